@@ -1,3 +1,5 @@
-# Modules above onnx/, added as their folders gain code. Kept apart from CMakeLists.txt so that a
-# new module is one line here and one in AIM_CLI_EXTRA_LIBS.
-set(AIM_CLI_EXTRA_LIBS "")
+# Modules above onnx/, in dependency order. A new module is one line here.
+aim_module(graph aim_onnx)
+aim_module(ops aim_graph)
+aim_module(runtime aim_ops)
+set(AIM_CLI_EXTRA_LIBS aim_runtime)

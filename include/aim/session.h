@@ -1,0 +1,55 @@
+/*
+ * aim/session.h: running a model.
+ *
+ *     aim_model *m;  aim_session *s;
+ *     aim_model_load("det.onnx", &m);
+ *     aim_session_create(m, NULL, &s);            // all checks happen here
+ *     aim_tensor in[2] = {...}, out[1];
+ *     aim_session_run(s, in, out);                // inputs in aim_session_input order
+ *     ... out[0].data ...  free(out[0].data);
+ *     aim_session_free(s);  aim_model_free(m);
+ *
+ * A session is created once and serves any number of concurrent aim_session_run calls: runs
+ * share only read-only state (weights, kernels' prepared state); each run has its own scratch.
+ * The model must outlive the session.
+ */
+#ifndef AIM_SESSION_H
+#define AIM_SESSION_H
+
+#include "aim/model.h"
+#include "aim/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct aim_session aim_session;
+
+typedef struct {
+    int threads; /* threads per run; 0 = all cores */
+} aim_session_options;
+
+/* Builds a session: resolves every operator, checks attributes and shapes, folds constants,
+ * removes dead nodes, orders the graph. `options` may be NULL. */
+aim_status aim_session_create(const aim_model *m, const aim_session_options *options,
+                              aim_session **out);
+void aim_session_free(aim_session *s);
+
+size_t aim_session_input_count(const aim_session *s);
+size_t aim_session_output_count(const aim_session *s);
+const char *aim_session_input_name(const aim_session *s, size_t i);
+const char *aim_session_output_name(const aim_session *s, size_t i);
+/* Declared type and shape of input i (dims of -1 where symbolic or unknown). */
+void aim_session_input_info(const aim_session *s, size_t i, aim_tensor *info);
+/* Index of the input named `name`, or -1. */
+int aim_session_input_index(const aim_session *s, const char *name);
+
+/* Runs the model. `inputs` holds aim_session_input_count() tensors in input order (the caller
+ * keeps them); `outputs` receives aim_session_output_count() tensors whose data the caller
+ * frees with free(). On failure no output is allocated. */
+aim_status aim_session_run(aim_session *s, const aim_tensor *inputs, aim_tensor *outputs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,9 @@
+/*
+ * math.c: reference kernels of the math family (see families.h). Portable C: the correctness
+ * oracle every faster kernel is compared with.
+ */
+#include "ops/families.h"
+
+const aim_op_def aim_ops_math[] = {
+    {0},
+};

@@ -1,0 +1,9 @@
+/*
+ * nn.c: reference kernels of the nn family (see families.h). Portable C: the correctness
+ * oracle every faster kernel is compared with.
+ */
+#include "ops/families.h"
+
+const aim_op_def aim_ops_nn[] = {
+    {0},
+};

@@ -1,0 +1,9 @@
+/*
+ * vision.c: reference kernels of the vision family (see families.h). Portable C: the correctness
+ * oracle every faster kernel is compared with.
+ */
+#include "ops/families.h"
+
+const aim_op_def aim_ops_vision[] = {
+    {0},
+};

@@ -1,0 +1,610 @@
+/*
+ * session.c: turning a model into something runnable, and running it.
+ *
+ * Load (aim_session_create):
+ *   1. values: one slot per tensor name; initializers become constants (decoded once).
+ *   2. nodes: each resolved to a kernel (aim_ops_find) and prepared; errors name the node.
+ *   3. order: Kahn's topological sort; a name that nothing produces is an error.
+ *   4. inference: in order, each node's infer runs on the static shapes; a node whose inputs are
+ *      all constant is run right away and its outputs become constants (constant folding).
+ *   5. liveness: nodes that no graph output depends on are dropped; each value's last reader is
+ *      recorded so a run can free its buffer as soon as it is dead.
+ *
+ * Run (aim_session_run): a private array of tensors per run (so runs may be concurrent), inputs
+ * checked against the declared types and shapes, each node inferred with real data, outputs
+ * allocated, run, and dead buffers freed.
+ *
+ * Invariants: after load every live node has a kernel and its inputs are produced earlier in
+ * `order`; constants are immutable; a run never writes into a constant or a caller's input.
+ */
+#include "aim/session.h"
+
+#include "core/util.h"
+#include "ops/op.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *name;
+    aim_tensor info; /* static dtype/shape from inference; data set for constants */
+    bool constant;   /* data is known at load time and owned by the session */
+    bool graph_input;
+    int last_reader; /* position in order of the last node reading it; -1 none */
+    bool graph_output;
+} value_slot;
+
+typedef struct {
+    const Onnx__NodeProto *proto;
+    const aim_op_def *def;
+    int opset;
+    int *in;  /* value indices, -1 for omitted inputs */
+    int *out; /* value indices, -1 for omitted outputs */
+    int n_in, n_out;
+    void *state;
+    bool live;
+    bool folded;
+} node_slot;
+
+struct aim_session {
+    const aim_model *model;
+    value_slot *values;
+    size_t n_values, cap_values;
+    node_slot *nodes;
+    size_t n_nodes;
+    int *order; /* node indices in execution order (live, not folded) */
+    size_t n_order;
+    int *inputs; /* value index of each graph input */
+    size_t n_inputs;
+    int *outputs;
+    size_t n_outputs;
+    int threads;
+    int max_arity;
+};
+
+/* ---- Values -------------------------------------------------------------------------------- */
+
+static int value_find(const aim_session *s, const char *name) {
+    for (size_t i = 0; i < s->n_values; i++)
+        if (strcmp(s->values[i].name, name) == 0) return (int)i;
+    return -1;
+}
+
+static aim_status value_add(aim_session *s, const char *name, int *index) {
+    int found = value_find(s, name);
+    if (found >= 0) {
+        *index = found;
+        return AIM_OK;
+    }
+    if (s->n_values == s->cap_values) {
+        size_t cap = s->cap_values ? s->cap_values * 2 : 64;
+        value_slot *grown = realloc(s->values, cap * sizeof *grown);
+        if (!grown) return aim_error(AIM_ERR_NOMEM, "out of memory");
+        s->values = grown;
+        s->cap_values = cap;
+    }
+    value_slot *v = &s->values[s->n_values];
+    memset(v, 0, sizeof *v);
+    v->name = name;
+    v->info.rank = AIM_RANK_UNKNOWN;
+    v->last_reader = -1;
+    *index = (int)s->n_values++;
+    return AIM_OK;
+}
+
+static aim_status add_initializer(aim_session *s, const Onnx__TensorProto *t) {
+    if (!t->name || !t->name[0]) return aim_error(AIM_ERR_PARSE, "an initializer has no name");
+    if (t->n_dims > AIM_MAX_RANK)
+        return aim_error(AIM_ERR_UNSUPPORTED, "initializer '%s' has rank %zu (max %d)", t->name,
+                         t->n_dims, AIM_MAX_RANK);
+    int idx;
+    aim_status st = value_add(s, t->name, &idx);
+    if (st != AIM_OK) return st;
+    value_slot *v = &s->values[idx];
+    size_t bytes;
+    st = aim_onnx_tensor_decode(s->model, t, &v->info.data, &bytes);
+    if (st != AIM_OK) return aim_error_context(st, "initializer '%s'", t->name);
+    v->info.dtype = t->data_type;
+    v->info.rank = (int)t->n_dims;
+    for (size_t d = 0; d < t->n_dims; d++)
+        v->info.dims[d] = t->dims[d];
+    v->constant = true;
+    return AIM_OK;
+}
+
+/* Declared type of a graph input: dims of -1 where symbolic; rank unknown when absent. */
+static void declared_info(const Onnx__ValueInfoProto *vi, aim_tensor *t) {
+    memset(t, 0, sizeof *t);
+    t->rank = AIM_RANK_UNKNOWN;
+    if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) return;
+    const Onnx__TypeProto__Tensor *tt = vi->type->tensor_type;
+    t->dtype = tt->elem_type;
+    if (!tt->shape || tt->shape->n_dim > AIM_MAX_RANK) return;
+    t->rank = (int)tt->shape->n_dim;
+    for (size_t d = 0; d < tt->shape->n_dim; d++) {
+        const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
+        t->dims[d] = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
+                         ? dim->dim_value
+                         : -1;
+    }
+}
+
+static bool fully_static(const aim_tensor *t) {
+    if (t->rank < 0) return false;
+    for (int d = 0; d < t->rank; d++)
+        if (t->dims[d] < 0) return false;
+    return true;
+}
+
+/* ---- Building ------------------------------------------------------------------------------ */
+
+static int node_opset(const aim_model *m, const Onnx__NodeProto *n) {
+    int64_t v = aim_model_opset_for(m, n->domain ? n->domain : "");
+    return v < 0 ? 1 : (int)v;
+}
+
+static aim_status build_node(aim_session *s, size_t i, const Onnx__NodeProto *p) {
+    node_slot *n = &s->nodes[i];
+    n->proto = p;
+    n->opset = node_opset(s->model, p);
+    n->n_in = (int)p->n_input;
+    n->n_out = (int)p->n_output;
+    if ((size_t)n->n_in != p->n_input || (size_t)n->n_out != p->n_output)
+        return aim_error(AIM_ERR_LIMIT, "node '%s' has too many inputs", p->name ? p->name : "");
+    if (n->n_in > s->max_arity) s->max_arity = n->n_in;
+    if (n->n_out > s->max_arity) s->max_arity = n->n_out;
+    n->in = malloc(((size_t)n->n_in + 1) * sizeof *n->in);
+    n->out = malloc(((size_t)n->n_out + 1) * sizeof *n->out);
+    if (!n->in || !n->out) return aim_error(AIM_ERR_NOMEM, "out of memory");
+    aim_status st =
+        aim_ops_find(p->op_type ? p->op_type : "", p->domain ? p->domain : "", n->opset, &n->def);
+    if (st != AIM_OK)
+        return aim_error_context(st, "node '%s' (%s)", p->name ? p->name : "",
+                                 p->op_type ? p->op_type : "");
+    for (int k = 0; k < n->n_in; k++) {
+        n->in[k] = -1;
+        if (p->input[k][0] && (st = value_add(s, p->input[k], &n->in[k])) != AIM_OK) return st;
+    }
+    for (int k = 0; k < n->n_out; k++) {
+        n->out[k] = -1;
+        if (p->output[k][0] && (st = value_add(s, p->output[k], &n->out[k])) != AIM_OK) return st;
+    }
+    return AIM_OK;
+}
+
+static aim_status prepare_node(aim_session *s, node_slot *n) {
+    if (!n->def->prepare) return AIM_OK;
+    /* prepare sees the static info of its inputs (constants with data). */
+    const aim_tensor *ins[n->n_in + 1];
+    aim_tensor *outs[n->n_out + 1];
+    for (int k = 0; k < n->n_in; k++)
+        ins[k] = n->in[k] >= 0 ? &s->values[n->in[k]].info : NULL;
+    for (int k = 0; k < n->n_out; k++)
+        outs[k] = NULL;
+    aim_op_ctx c = {.node = n->proto,
+                    .opset = n->opset,
+                    .n_in = n->n_in,
+                    .in = ins,
+                    .n_out = n->n_out,
+                    .out = outs,
+                    .threads = s->threads};
+    aim_status st = n->def->prepare(&c);
+    n->state = c.state;
+    return st;
+}
+
+/* Kahn's algorithm over value producers. */
+static aim_status order_nodes(aim_session *s) {
+    int *producer = malloc((s->n_values + 1) * sizeof *producer);
+    int *pending = calloc(s->n_nodes + 1, sizeof *pending);
+    bool *ready = calloc(s->n_values + 1, sizeof *ready);
+    s->order = malloc((s->n_nodes + 1) * sizeof *s->order);
+    aim_status st = AIM_OK;
+    if (!producer || !pending || !ready || !s->order) {
+        st = aim_error(AIM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t v = 0; v < s->n_values; v++) {
+        producer[v] = -1;
+        ready[v] = s->values[v].constant || s->values[v].graph_input;
+    }
+    for (size_t i = 0; i < s->n_nodes; i++)
+        for (int k = 0; k < s->nodes[i].n_out; k++) {
+            int v = s->nodes[i].out[k];
+            if (v < 0) continue;
+            if (producer[v] >= 0 || ready[v]) {
+                st = aim_error(AIM_ERR_PARSE, "tensor '%s' is produced more than once",
+                               s->values[v].name);
+                goto done;
+            }
+            producer[v] = (int)i;
+        }
+    size_t done_count = 0;
+    bool progress = true;
+    /* Repeated passes keep the file's order among independent nodes; graphs are usually sorted
+     * already, so this is one pass in practice. */
+    bool *placed = calloc(s->n_nodes + 1, sizeof *placed);
+    if (!placed) {
+        st = aim_error(AIM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    while (progress && done_count < s->n_nodes) {
+        progress = false;
+        for (size_t i = 0; i < s->n_nodes; i++) {
+            if (placed[i]) continue;
+            node_slot *n = &s->nodes[i];
+            bool can = true;
+            for (int k = 0; k < n->n_in && can; k++) {
+                int v = n->in[k];
+                if (v < 0) continue;
+                if (!ready[v] && producer[v] < 0) {
+                    free(placed);
+                    st = aim_error(AIM_ERR_PARSE,
+                                   "node '%s' (%s): input '%s' is not produced by any node, "
+                                   "initializer or graph input",
+                                   n->proto->name ? n->proto->name : "", n->proto->op_type,
+                                   s->values[v].name);
+                    goto done;
+                }
+                can = ready[v];
+            }
+            if (!can) continue;
+            placed[i] = true;
+            s->order[done_count++] = (int)i;
+            for (int k = 0; k < n->n_out; k++)
+                if (n->out[k] >= 0) ready[n->out[k]] = true;
+            progress = true;
+        }
+    }
+    free(placed);
+    s->n_order = done_count;
+    if (done_count < s->n_nodes) st = aim_error(AIM_ERR_PARSE, "the graph has a cycle");
+done:
+    free(producer);
+    free(pending);
+    free(ready);
+    return st;
+}
+
+static aim_status runtime_alloc(aim_op_ctx *c, int i) {
+    aim_tensor *t = c->out[i];
+    size_t bytes = aim_tensor_bytes(t);
+    t->data = malloc(bytes ? bytes : 1);
+    if (!t->data) return aim_op_fail(c, AIM_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
+    return AIM_OK;
+}
+
+/* Checks an inferred shape's size before anything is allocated for it. */
+static aim_status check_output_size(const aim_op_ctx *c, const aim_tensor *t) {
+    size_t n = 1;
+    for (int d = 0; d < t->rank; d++)
+        if (!aim_mul_size(n, (size_t)t->dims[d], &n))
+            return aim_op_fail(c, AIM_ERR_LIMIT, "output shape overflows");
+    size_t bytes;
+    if (!aim_mul_size(n, aim_dtype_size(t->dtype), &bytes) || bytes > ((size_t)1 << 36))
+        return aim_op_fail(c, AIM_ERR_LIMIT, "output of %zu elements is too large", n);
+    return AIM_OK;
+}
+
+/* Infers (and, if every input is constant, folds) one node at load time. */
+static aim_status infer_node(aim_session *s, node_slot *n) {
+    const aim_tensor *ins[n->n_in + 1];
+    aim_tensor *outs[n->n_out + 1];
+    bool known = true, all_const = true;
+    for (int k = 0; k < n->n_in; k++) {
+        ins[k] = NULL;
+        if (n->in[k] < 0) continue;
+        value_slot *v = &s->values[n->in[k]];
+        ins[k] = &v->info;
+        if (!fully_static(&v->info)) known = false;
+        if (!v->constant) all_const = false;
+    }
+    for (int k = 0; k < n->n_out; k++)
+        outs[k] = n->out[k] >= 0 ? &s->values[n->out[k]].info : NULL;
+    if (!known) return AIM_OK; /* resolved at run time */
+    aim_op_ctx c = {.node = n->proto,
+                    .opset = n->opset,
+                    .n_in = n->n_in,
+                    .in = ins,
+                    .n_out = n->n_out,
+                    .out = outs,
+                    .state = n->state,
+                    .threads = s->threads,
+                    .alloc = runtime_alloc};
+    aim_status st = n->def->infer(&c);
+    if (st != AIM_OK) return st;
+    if (!all_const) {
+        for (int k = 0; k < n->n_out; k++)
+            if (outs[k]) outs[k]->data = NULL;
+        return AIM_OK;
+    }
+    for (int k = 0; k < n->n_out; k++) {
+        if (!outs[k]) continue;
+        outs[k]->data = NULL;
+        if (outs[k]->rank >= 0) {
+            if ((st = check_output_size(&c, outs[k])) != AIM_OK) return st;
+            if ((st = runtime_alloc(&c, k)) != AIM_OK) return st;
+        }
+    }
+    st = n->def->run(&c);
+    for (int k = 0; k < n->n_out; k++)
+        if (outs[k]) s->values[n->out[k]].constant = st == AIM_OK && outs[k]->data;
+    if (st == AIM_OK) n->folded = true;
+    return st;
+}
+
+static void mark_live(aim_session *s) {
+    bool *needed = calloc(s->n_values + 1, sizeof *needed);
+    if (!needed) return;
+    for (size_t i = 0; i < s->n_outputs; i++)
+        needed[s->outputs[i]] = true;
+    for (size_t p = s->n_order; p-- > 0;) {
+        node_slot *n = &s->nodes[s->order[p]];
+        n->live = false;
+        for (int k = 0; k < n->n_out; k++)
+            if (n->out[k] >= 0 && needed[n->out[k]]) n->live = true;
+        if (!n->live || n->folded) continue;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0) needed[n->in[k]] = true;
+    }
+    free(needed);
+    size_t kept = 0;
+    for (size_t p = 0; p < s->n_order; p++) {
+        node_slot *n = &s->nodes[s->order[p]];
+        if (n->live && !n->folded) s->order[kept++] = s->order[p];
+    }
+    s->n_order = kept;
+    for (size_t p = 0; p < s->n_order; p++) {
+        node_slot *n = &s->nodes[s->order[p]];
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0) s->values[n->in[k]].last_reader = (int)p;
+    }
+}
+
+static aim_status add_graph_io(aim_session *s, const Onnx__GraphProto *g) {
+    s->inputs = malloc((g->n_input + 1) * sizeof *s->inputs);
+    s->outputs = malloc((g->n_output + 1) * sizeof *s->outputs);
+    if (!s->inputs || !s->outputs) return aim_error(AIM_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < g->n_input; i++) {
+        const char *name = g->input[i]->name ? g->input[i]->name : "";
+        int idx = value_find(s, name);
+        if (idx >= 0 && s->values[idx].constant) continue; /* an initializer with a default */
+        aim_status st = value_add(s, name, &idx);
+        if (st != AIM_OK) return st;
+        s->values[idx].graph_input = true;
+        declared_info(g->input[i], &s->values[idx].info);
+        if (!fully_static(&s->values[idx].info)) s->values[idx].info.rank = AIM_RANK_UNKNOWN;
+        s->inputs[s->n_inputs++] = idx;
+    }
+    for (size_t i = 0; i < g->n_output; i++) {
+        int idx;
+        aim_status st = value_add(s, g->output[i]->name ? g->output[i]->name : "", &idx);
+        if (st != AIM_OK) return st;
+        s->values[idx].graph_output = true;
+        s->outputs[s->n_outputs++] = idx;
+    }
+    return AIM_OK;
+}
+
+static int default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static aim_status build(aim_session *s) {
+    const Onnx__GraphProto *g = aim_model_proto(s->model)->graph;
+    aim_status st;
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if ((st = add_initializer(s, g->initializer[i])) != AIM_OK) return st;
+    if ((st = add_graph_io(s, g)) != AIM_OK) return st;
+    s->n_nodes = g->n_node;
+    s->nodes = calloc(g->n_node + 1, sizeof *s->nodes);
+    if (!s->nodes) return aim_error(AIM_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < g->n_node; i++)
+        if ((st = build_node(s, i, g->node[i])) != AIM_OK) return st;
+    if ((st = order_nodes(s)) != AIM_OK) return st;
+    for (size_t i = 0; i < s->n_nodes; i++)
+        if ((st = prepare_node(s, &s->nodes[i])) != AIM_OK) return st;
+    for (size_t p = 0; p < s->n_order; p++)
+        if ((st = infer_node(s, &s->nodes[s->order[p]])) != AIM_OK) return st;
+    mark_live(s);
+    return AIM_OK;
+}
+
+aim_status aim_session_create(const aim_model *m, const aim_session_options *options,
+                              aim_session **out) {
+    *out = NULL;
+    aim_session *s = calloc(1, sizeof *s);
+    if (!s) return aim_error(AIM_ERR_NOMEM, "out of memory");
+    s->model = m;
+    s->threads = options && options->threads > 0 ? options->threads : default_threads();
+    aim_status st = build(s);
+    if (st != AIM_OK) {
+        aim_session_free(s);
+        return st;
+    }
+    *out = s;
+    return AIM_OK;
+}
+
+void aim_session_free(aim_session *s) {
+    if (!s) return;
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        node_slot *n = &s->nodes[i];
+        if (n->state && n->def && n->def->release) n->def->release(n->state);
+        free(n->in);
+        free(n->out);
+    }
+    for (size_t v = 0; v < s->n_values; v++)
+        if (s->values[v].constant) free(s->values[v].info.data);
+    free(s->nodes);
+    free(s->values);
+    free(s->order);
+    free(s->inputs);
+    free(s->outputs);
+    free(s);
+}
+
+size_t aim_session_input_count(const aim_session *s) {
+    return s->n_inputs;
+}
+size_t aim_session_output_count(const aim_session *s) {
+    return s->n_outputs;
+}
+const char *aim_session_input_name(const aim_session *s, size_t i) {
+    return i < s->n_inputs ? s->values[s->inputs[i]].name : NULL;
+}
+const char *aim_session_output_name(const aim_session *s, size_t i) {
+    return i < s->n_outputs ? s->values[s->outputs[i]].name : NULL;
+}
+
+void aim_session_input_info(const aim_session *s, size_t i, aim_tensor *info) {
+    memset(info, 0, sizeof *info);
+    if (i >= s->n_inputs) return;
+    const Onnx__GraphProto *g = aim_model_proto(s->model)->graph;
+    const char *name = s->values[s->inputs[i]].name;
+    for (size_t k = 0; k < g->n_input; k++)
+        if (g->input[k]->name && strcmp(g->input[k]->name, name) == 0)
+            declared_info(g->input[k], info);
+}
+
+int aim_session_input_index(const aim_session *s, const char *name) {
+    for (size_t i = 0; i < s->n_inputs; i++)
+        if (strcmp(s->values[s->inputs[i]].name, name) == 0) return (int)i;
+    return -1;
+}
+
+/* ---- Running ------------------------------------------------------------------------------- */
+
+typedef struct {
+    aim_tensor *t; /* one per value */
+    bool *owned;   /* run-allocated buffers */
+} run_state;
+
+static aim_status check_input(const aim_session *s, size_t i, const aim_tensor *given) {
+    aim_tensor declared;
+    aim_session_input_info(s, i, &declared);
+    const char *name = aim_session_input_name(s, i);
+    if (declared.dtype && given->dtype != declared.dtype)
+        return aim_error(AIM_ERR_INVALID_ARG, "input '%s': got %s, the model expects %s", name,
+                         aim_dtype_name(given->dtype), aim_dtype_name(declared.dtype));
+    if (given->rank < 0 || given->rank > AIM_MAX_RANK)
+        return aim_error(AIM_ERR_INVALID_ARG, "input '%s': invalid rank %d", name, given->rank);
+    for (int d = 0; d < given->rank; d++)
+        if (given->dims[d] < 0)
+            return aim_error(AIM_ERR_INVALID_ARG, "input '%s': negative dimension", name);
+    if (declared.rank >= 0) {
+        bool ok = declared.rank == given->rank;
+        for (int d = 0; ok && d < given->rank; d++)
+            ok = declared.dims[d] < 0 || declared.dims[d] == given->dims[d];
+        if (!ok) {
+            char a[128], b[128];
+            return aim_error(AIM_ERR_INVALID_ARG, "input '%s': got shape %s, the model expects %s",
+                             name, aim_tensor_shape_str(given, a, sizeof a),
+                             aim_tensor_shape_str(&declared, b, sizeof b));
+        }
+    }
+    if (!given->data && aim_tensor_count(given) > 0)
+        return aim_error(AIM_ERR_INVALID_ARG, "input '%s' has no data", name);
+    return AIM_OK;
+}
+
+static void release_dead(const aim_session *s, run_state *r, int position) {
+    const node_slot *n = &s->nodes[s->order[position]];
+    for (int k = 0; k < n->n_in; k++) {
+        int v = n->in[k];
+        if (v < 0 || s->values[v].last_reader != position || !r->owned[v]) continue;
+        if (s->values[v].graph_output) continue;
+        free(r->t[v].data);
+        r->t[v].data = NULL;
+        r->owned[v] = false;
+    }
+}
+
+static aim_status run_node(const aim_session *s, run_state *r, const node_slot *n,
+                           const aim_tensor **ins, aim_tensor **outs) {
+    for (int k = 0; k < n->n_in; k++)
+        ins[k] = n->in[k] >= 0 ? &r->t[n->in[k]] : NULL;
+    for (int k = 0; k < n->n_out; k++)
+        outs[k] = n->out[k] >= 0 ? &r->t[n->out[k]] : NULL;
+    aim_op_ctx c = {.node = n->proto,
+                    .opset = n->opset,
+                    .n_in = n->n_in,
+                    .in = ins,
+                    .n_out = n->n_out,
+                    .out = outs,
+                    .state = n->state,
+                    .threads = s->threads,
+                    .alloc = runtime_alloc};
+    aim_status st = n->def->infer(&c);
+    if (st != AIM_OK) return st;
+    for (int k = 0; k < n->n_out; k++) {
+        if (!outs[k]) continue;
+        outs[k]->data = NULL;
+        r->owned[n->out[k]] = true;
+        if (outs[k]->rank < 0) continue;
+        if ((st = check_output_size(&c, outs[k])) != AIM_OK) return st;
+        if ((st = runtime_alloc(&c, k)) != AIM_OK) return st;
+    }
+    st = n->def->run(&c);
+    if (st != AIM_OK) return st;
+    for (int k = 0; k < n->n_out; k++)
+        if (outs[k] && !outs[k]->data)
+            return aim_op_fail(&c, AIM_ERR_INTERNAL, "kernel left output %d unallocated", k);
+    return AIM_OK;
+}
+
+static aim_status copy_output(const aim_tensor *src, aim_tensor *dst) {
+    *dst = *src;
+    size_t bytes = aim_tensor_bytes(src);
+    dst->data = malloc(bytes ? bytes : 1);
+    if (!dst->data) return aim_error(AIM_ERR_NOMEM, "out of memory");
+    if (bytes) memcpy(dst->data, src->data, bytes);
+    return AIM_OK;
+}
+
+aim_status aim_session_run(aim_session *s, const aim_tensor *inputs, aim_tensor *outputs) {
+    run_state r = {calloc(s->n_values + 1, sizeof *r.t), calloc(s->n_values + 1, sizeof *r.owned)};
+    const aim_tensor **ins = calloc((size_t)s->max_arity + 1, sizeof *ins);
+    aim_tensor **outs = calloc((size_t)s->max_arity + 1, sizeof *outs);
+    aim_status st = AIM_OK;
+    if (!r.t || !r.owned || !ins || !outs) {
+        st = aim_error(AIM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t v = 0; v < s->n_values; v++)
+        if (s->values[v].constant) r.t[v] = s->values[v].info;
+    for (size_t i = 0; i < s->n_inputs; i++) {
+        if ((st = check_input(s, i, &inputs[i])) != AIM_OK) goto done;
+        r.t[s->inputs[i]] = inputs[i];
+    }
+    for (size_t p = 0; p < s->n_order; p++) {
+        if ((st = run_node(s, &r, &s->nodes[s->order[p]], ins, outs)) != AIM_OK) goto done;
+        release_dead(s, &r, (int)p);
+    }
+    size_t made = 0;
+    for (; made < s->n_outputs && st == AIM_OK; made++) {
+        int v = s->outputs[made];
+        if (!r.t[v].data && !s->values[v].constant)
+            st = aim_error(AIM_ERR_PARSE, "graph output '%s' is never produced", s->values[v].name);
+        else if (r.owned[v]) { /* hand the buffer over instead of copying it */
+            outputs[made] = r.t[v];
+            r.owned[v] = false;
+            r.t[v].data = NULL; /* a second listing of the same output gets a copy */
+        } else
+            st = copy_output(&r.t[v], &outputs[made]);
+    }
+    if (st != AIM_OK)
+        for (size_t i = 0; i + 1 < made; i++)
+            free(outputs[i].data);
+done:
+    if (r.owned)
+        for (size_t v = 0; v < s->n_values; v++)
+            if (r.owned[v]) free(r.t[v].data);
+    free(r.t);
+    free(r.owned);
+    free(ins);
+    free(outs);
+    return st;
+}
