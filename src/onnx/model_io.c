@@ -105,6 +105,13 @@ static aim_status read_external(aim_model *m, const Onnx__TensorProto *t, aim_ex
     }
     size_t expected = 0;
     if ((st = external_expected_size(t, file_size - ref.offset, &expected)) != AIM_OK) goto done;
+    if (expected > file_size - ref.offset) { /* the count bound above ignores the element size */
+        st = aim_error(AIM_ERR_PARSE,
+                       "tensor '%s': needs %zu bytes at offset %llu, past the end "
+                       "of '%s'",
+                       name, expected, (unsigned long long)ref.offset, ref.location);
+        goto done;
+    }
     if (ref.has_length && ref.length != expected) {
         st = aim_error(AIM_ERR_PARSE, "tensor '%s': external length %llu, dims need %zu bytes",
                        name, (unsigned long long)ref.length, expected);
