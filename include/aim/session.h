@@ -44,6 +44,13 @@ void aim_session_input_info(const aim_session *s, size_t i, aim_tensor *info);
 /* Index of the input named `name`, or -1. */
 int aim_session_input_index(const aim_session *s, const char *name);
 
+/* Number of nodes a run executes (after constant folding and dead-node removal). */
+size_t aim_session_node_count(const aim_session *s);
+
+/* Bytes of scratch memory each run uses for intermediates planned at load time (values whose
+ * shape depends on data are allocated separately). */
+size_t aim_session_arena_bytes(const aim_session *s);
+
 /* Runs the model. `inputs` holds aim_session_input_count() tensors in input order (the caller
  * keeps them); `outputs` receives aim_session_output_count() tensors whose data the caller
  * frees with free(). On failure no output is allocated. */

@@ -31,7 +31,9 @@ typedef struct {
     aim_tensor info; /* static dtype/shape from inference; data set for constants */
     bool constant;   /* data is known at load time and owned by the session */
     bool graph_input;
-    int last_reader; /* position in order of the last node reading it; -1 none */
+    int last_reader;      /* position in order of the last node reading it; -1 none */
+    int64_t arena_offset; /* where a run keeps it in its arena; -1 when not planned */
+    size_t arena_bytes;
     bool graph_output;
 } value_slot;
 
@@ -61,6 +63,7 @@ struct aim_session {
     size_t n_outputs;
     int threads;
     int max_arity;
+    size_t arena_bytes; /* per-run scratch for every planned intermediate */
 };
 
 /* ---- Values -------------------------------------------------------------------------------- */
@@ -89,6 +92,7 @@ static aim_status value_add(aim_session *s, const char *name, int *index) {
     v->name = name;
     v->info.rank = AIM_RANK_UNKNOWN;
     v->last_reader = -1;
+    v->arena_offset = -1;
     *index = (int)s->n_values++;
     return AIM_OK;
 }
@@ -362,6 +366,79 @@ static void mark_live(aim_session *s) {
     }
 }
 
+/* ---- Memory plan --------------------------------------------------------------------------- */
+
+#define ARENA_ALIGN 64
+
+typedef struct {
+    int value;
+    int first, last; /* positions in order during which the buffer must stay intact */
+    size_t bytes;
+} plan_item;
+
+static int by_size_desc(const void *a, const void *b) {
+    const plan_item *x = a, *y = b;
+    return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : x->value - y->value;
+}
+
+/* Lowest offset where `item` fits beside the already placed items whose lifetimes overlap. */
+static size_t place(const aim_session *s, const plan_item *items, size_t placed,
+                    const plan_item *item) {
+    size_t offset = 0;
+    bool moved = true;
+    while (moved) { /* each move passes one conflicting block, so this ends after <= placed */
+        moved = false;
+        for (size_t j = 0; j < placed; j++) {
+            const plan_item *o = &items[j];
+            if (o->last < item->first || o->first > item->last) continue;
+            size_t start = (size_t)s->values[o->value].arena_offset;
+            if (offset < start + o->bytes && start < offset + item->bytes) {
+                offset = start + o->bytes;
+                moved = true;
+            }
+        }
+    }
+    return offset;
+}
+
+/* Gives every intermediate whose shape is known at load time a fixed offset in one per-run
+ * arena; values whose lifetimes (producer .. last reader) overlap never share bytes. Greedy by
+ * size, largest first: simple and within a few percent of optimal on CNNs. Graph outputs are
+ * excluded: their buffers are handed to the caller. */
+static aim_status plan_memory(aim_session *s) {
+    plan_item *items = calloc(s->n_values + 1, sizeof *items);
+    if (!items) return aim_error(AIM_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t p = 0; p < s->n_order; p++) {
+        const node_slot *node = &s->nodes[s->order[p]];
+        for (int k = 0; k < node->n_out; k++) {
+            int v = node->out[k];
+            if (v < 0 || s->values[v].graph_output || !fully_static(&s->values[v].info)) continue;
+            size_t bytes = aim_tensor_bytes(&s->values[v].info);
+            bytes = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+            int last = s->values[v].last_reader > (int)p ? s->values[v].last_reader : (int)p;
+            items[n++] = (plan_item){v, (int)p, last, bytes ? bytes : ARENA_ALIGN};
+        }
+    }
+    qsort(items, n, sizeof *items, by_size_desc);
+    for (size_t i = 0; i < n; i++) {
+        size_t offset = place(s, items, i, &items[i]);
+        s->values[items[i].value].arena_offset = (int64_t)offset;
+        s->values[items[i].value].arena_bytes = items[i].bytes;
+        if (offset + items[i].bytes > s->arena_bytes) s->arena_bytes = offset + items[i].bytes;
+    }
+    free(items);
+    return AIM_OK;
+}
+
+size_t aim_session_node_count(const aim_session *s) {
+    return s->n_order;
+}
+
+size_t aim_session_arena_bytes(const aim_session *s) {
+    return s->arena_bytes;
+}
+
 static aim_status add_graph_io(aim_session *s, const Onnx__GraphProto *g) {
     s->inputs = malloc((g->n_input + 1) * sizeof *s->inputs);
     s->outputs = malloc((g->n_output + 1) * sizeof *s->outputs);
@@ -409,7 +486,7 @@ static aim_status build(aim_session *s) {
     for (size_t p = 0; p < s->n_order; p++)
         if ((st = infer_node(s, &s->nodes[s->order[p]])) != AIM_OK) return st;
     mark_live(s);
-    return AIM_OK;
+    return plan_memory(s);
 }
 
 aim_status aim_session_create(const aim_model *m, const aim_session_options *options,
@@ -478,8 +555,9 @@ int aim_session_input_index(const aim_session *s, const char *name) {
 /* ---- Running ------------------------------------------------------------------------------- */
 
 typedef struct {
-    aim_tensor *t; /* one per value */
-    bool *owned;   /* run-allocated buffers */
+    aim_tensor *t;  /* one per value */
+    bool *owned;    /* buffers malloc'ed by this run (not constants, inputs or arena) */
+    uint8_t *arena; /* planned intermediates */
 } run_state;
 
 static aim_status check_input(const aim_session *s, size_t i, const aim_tensor *given) {
@@ -541,11 +619,17 @@ static aim_status run_node(const aim_session *s, run_state *r, const node_slot *
     if (st != AIM_OK) return st;
     for (int k = 0; k < n->n_out; k++) {
         if (!outs[k]) continue;
+        const value_slot *v = &s->values[n->out[k]];
         outs[k]->data = NULL;
         r->owned[n->out[k]] = true;
         if (outs[k]->rank < 0) continue;
         if ((st = check_output_size(&c, outs[k])) != AIM_OK) return st;
-        if ((st = runtime_alloc(&c, k)) != AIM_OK) return st;
+        if (v->arena_offset >= 0 && aim_tensor_bytes(outs[k]) <= v->arena_bytes) {
+            outs[k]->data = r->arena + v->arena_offset;
+            r->owned[n->out[k]] = false;
+        } else if ((st = runtime_alloc(&c, k)) != AIM_OK) {
+            return st;
+        }
     }
     st = n->def->run(&c);
     if (st != AIM_OK) return st;
@@ -565,11 +649,12 @@ static aim_status copy_output(const aim_tensor *src, aim_tensor *dst) {
 }
 
 aim_status aim_session_run(aim_session *s, const aim_tensor *inputs, aim_tensor *outputs) {
-    run_state r = {calloc(s->n_values + 1, sizeof *r.t), calloc(s->n_values + 1, sizeof *r.owned)};
+    run_state r = {calloc(s->n_values + 1, sizeof *r.t), calloc(s->n_values + 1, sizeof *r.owned),
+                   s->arena_bytes ? aligned_alloc(ARENA_ALIGN, s->arena_bytes) : NULL};
     const aim_tensor **ins = calloc((size_t)s->max_arity + 1, sizeof *ins);
     aim_tensor **outs = calloc((size_t)s->max_arity + 1, sizeof *outs);
     aim_status st = AIM_OK;
-    if (!r.t || !r.owned || !ins || !outs) {
+    if (!r.t || !r.owned || !ins || !outs || (s->arena_bytes && !r.arena)) {
         st = aim_error(AIM_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -604,6 +689,7 @@ done:
             if (r.owned[v]) free(r.t[v].data);
     free(r.t);
     free(r.owned);
+    free(r.arena);
     free(ins);
     free(outs);
     return st;
