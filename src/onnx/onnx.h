@@ -59,6 +59,9 @@ aim_status aim_onnx_tensor_decode(const aim_model *m, const Onnx__TensorProto *t
  * frees it with protobuf_c_message_free_unpacked(&t->base, NULL). */
 aim_status aim_onnx_tensor_load(const char *path, Onnx__TensorProto **out);
 
+/* The same from a serialized TensorProto in memory (the bytes are not kept). Same ownership. */
+aim_status aim_onnx_tensor_load_memory(const void *data, size_t size, Onnx__TensorProto **out);
+
 /* Calls `fn` on every tensor of the model: initializers, sparse initializers' parts and tensor
  * attributes, in the main graph and in every subgraph. Stops at the first error. */
 typedef aim_status (*aim_onnx_tensor_fn)(Onnx__TensorProto *t, void *ctx);

@@ -146,10 +146,30 @@ aim_status aim_onnx_tensor_decode(const aim_model *m, const Onnx__TensorProto *t
         memcpy(buf, blob->data, bytes);
     else if (t->raw_data.len)
         memcpy(buf, t->raw_data.data, bytes);
-    else
+    else if (count) /* a NULL typed field with 0 elements: memcpy(dst, NULL, 0) is UB */
         copy_typed(t, count, esize, buf);
     *data = buf;
     *byte_size = bytes;
+    return AIM_OK;
+}
+
+aim_status aim_onnx_tensor_load_memory(const void *data, size_t size, Onnx__TensorProto **out) {
+    *out = NULL;
+    if (size > AIM_MODEL_MAX_BYTES)
+        return aim_error(AIM_ERR_LIMIT, "tensor of %zu bytes is larger than 2 GiB", size);
+    aim_status st = aim_onnx_prescan(&onnx__tensor_proto__descriptor, data, size);
+    if (st != AIM_OK) return st;
+    Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, size, data);
+    if (!t) return aim_error(AIM_ERR_PARSE, "not a valid serialized TensorProto");
+    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        st = aim_error(AIM_ERR_UNSUPPORTED, "external data in a standalone tensor file");
+    else
+        st = aim_onnx_tensor_validate(t, 0);
+    if (st != AIM_OK) {
+        onnx__tensor_proto__free_unpacked(t, NULL);
+        return st;
+    }
+    *out = t;
     return AIM_OK;
 }
 
@@ -159,23 +179,9 @@ aim_status aim_onnx_tensor_load(const char *path, Onnx__TensorProto **out) {
     size_t size;
     aim_status st = aim_file_read(path, AIM_MODEL_MAX_BYTES, &bytes, &size);
     if (st != AIM_OK) return st;
-    st = aim_onnx_prescan(&onnx__tensor_proto__descriptor, bytes, size);
-    if (st != AIM_OK) {
-        free(bytes);
-        return aim_error_context(st, "%s", path);
-    }
-    Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, size, bytes);
+    st = aim_onnx_tensor_load_memory(bytes, size, out);
     free(bytes);
-    if (!t) return aim_error(AIM_ERR_PARSE, "%s: not a valid serialized TensorProto", path);
-    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
-        st = aim_error(AIM_ERR_UNSUPPORTED, "external data in a standalone tensor file");
-    else
-        st = aim_onnx_tensor_validate(t, 0);
-    if (st != AIM_OK) {
-        onnx__tensor_proto__free_unpacked(t, NULL);
-        return aim_error_context(st, "%s", path);
-    }
-    *out = t;
+    if (st != AIM_OK) return aim_error_context(st, "%s", path);
     return AIM_OK;
 }
 
