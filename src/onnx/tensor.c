@@ -13,12 +13,22 @@
 #include <string.h>
 
 aim_status aim_onnx_tensor_count(const Onnx__TensorProto *t, size_t limit, size_t *count) {
-    size_t n = 1;
     const char *name = t->name ? t->name : "";
+    bool empty = false;
     for (size_t i = 0; i < t->n_dims; i++) {
         if (t->dims[i] < 0)
             return aim_error(AIM_ERR_PARSE, "tensor '%s': negative dimension %lld", name,
                              (long long)t->dims[i]);
+        if (t->dims[i] == 0) empty = true;
+    }
+    if (empty) { /* [2, 0] holds nothing, however large the other dims */
+        *count = 0;
+        return AIM_OK;
+    }
+    /* Every dim is >= 1 now, so the running product only grows: checking the limit at each
+     * step is exact and stops before any overflow. */
+    size_t n = 1;
+    for (size_t i = 0; i < t->n_dims; i++) {
         if (!aim_mul_size(n, (size_t)t->dims[i], &n) || n > limit)
             return aim_error(AIM_ERR_LIMIT,
                              "tensor '%s': declares more elements than its data could hold "
