@@ -250,7 +250,7 @@ static aim_status reduce_plan_make(const aim_op_ctx *c, reduce_plan *p) {
     if (!is_numeric_type(x->dtype))
         return aim_op_fail(c, AIM_ERR_UNSUPPORTED, "element type %s is not supported",
                            aim_dtype_name(x->dtype));
-    bool keepdims, noop;
+    bool keepdims = true, noop = false;
     if ((st = attr_flag(c, "keepdims", 1, &keepdims)) != AIM_OK) return st;
     if ((st = attr_flag(c, "noop_with_empty_axes", 0, &noop)) != AIM_OK) return st;
     int64_t axes[AIM_MAX_RANK];

@@ -874,7 +874,7 @@ static aim_status scatternd_infer(aim_op_ctx *c) {
     aim_status st = aim_op_check_inputs(c, 3, 3);
     if (st != AIM_OK) return st;
     const aim_tensor *x = c->in[0], *idx = c->in[1], *u = c->in[2];
-    int red;
+    int red = RED_NONE;
     if ((st = scatter_reduction(c, &red)) != AIM_OK) return st;
     if ((st = check_movable(c, x, "data")) != AIM_OK) return st;
     if ((st = check_index_type(c, idx, "indices")) != AIM_OK) return st;
@@ -899,7 +899,7 @@ static aim_status scatternd_infer(aim_op_ctx *c) {
 static aim_status scatternd_run(aim_op_ctx *c) {
     const aim_tensor *x = c->in[0], *idx = c->in[1], *u = c->in[2];
     aim_tensor *y = c->out[0];
-    int red;
+    int red = RED_NONE;
     aim_status st = scatter_reduction(c, &red);
     if (st != AIM_OK) return st;
     memcpy(y->data, x->data, aim_tensor_bytes(x));

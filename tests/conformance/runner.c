@@ -129,6 +129,23 @@ static const char *const required_ops[] = {
     "DynamicQuantizeLinear",
 };
 
+/* Tests whose expected output is wrong by the operator's own specification, with the reason.
+ * They are reported UNSUPPORTED with that reason, never as passed. */
+static const struct {
+    const char *test;
+    const char *reason;
+} defective_tests[] = {
+    {"test_cast_FLOAT_to_BFLOAT16",
+     "test data truncates float32 to bfloat16; ONNX's own float32_to_bfloat16 and ONNX Runtime "
+     "round to nearest even, as aim does"},
+};
+
+static const char *defect_reason(const char *test) {
+    for (size_t i = 0; i < sizeof defective_tests / sizeof defective_tests[0]; i++)
+        if (strcmp(defective_tests[i].test, test) == 0) return defective_tests[i].reason;
+    return NULL;
+}
+
 #define RTOL 1e-3
 #define ATOL 1e-7
 
@@ -380,6 +397,11 @@ int main(int argc, char **argv) {
         char dir[2048], why[1024] = "";
         path_format(dir, sizeof dir, "%s/%s", root, names[i]);
         result r = run_test(dir, why, sizeof why);
+        const char *defect = defect_reason(names[i]);
+        if (r == RESULT_FAIL && defect) {
+            snprintf(why, sizeof why, "defective test data (%s)", defect);
+            r = RESULT_UNSUPPORTED;
+        }
         counts[r]++;
         if (!quiet || r == RESULT_FAIL)
             printf("%-11s %s%s%s\n", labels[r], names[i], why[0] ? ": " : "", why);
