@@ -19,6 +19,8 @@
 #include "aim/model.h"
 #include "aim/tensor.h"
 
+#include <stdbool.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -27,6 +29,10 @@ typedef struct aim_session aim_session;
 
 typedef struct {
     int threads; /* threads per run; 0 = all cores */
+    /* Run every node on its portable reference kernel (src/ops) instead of the fast oneDNN
+     * kernels, with no fusion and plain layouts: the oracle the fast path is tested against.
+     * Both paths accept the same models; only speed and rounding differ. */
+    bool reference_only;
 } aim_session_options;
 
 /* Builds a session: resolves every operator, checks attributes and shapes, folds constants,
@@ -46,6 +52,10 @@ int aim_session_input_index(const aim_session *s, const char *name);
 
 /* Number of nodes a run executes (after constant folding and dead-node removal). */
 size_t aim_session_node_count(const aim_session *s);
+
+/* How many of those nodes run on fast (oneDNN) kernels, fused ones included; 0 with
+ * reference_only. */
+size_t aim_session_fast_node_count(const aim_session *s);
 
 /* Bytes of scratch memory each run uses for intermediates planned at load time (values whose
  * shape depends on data are allocated separately). */

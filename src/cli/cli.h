@@ -39,7 +39,11 @@ void aim_cli_json_string(FILE *out, const char *s);
     X(check, "check a model against the manager's conventions")                                    \
     X(io, "rename, reshape and conform a model's inputs and outputs")                              \
     X(meta, "show or change a model's metadata_props (chip, ...)")                                 \
-    X(convert, "load a model and save it again (round trip)")
+    X(convert, "load a model and save it again (round trip)")                                      \
+    X(run, "run a model on TensorProto inputs and summarise its outputs")                          \
+    X(detect, "find objects in JPEG/PNG images with a conventions model")                          \
+    X(bench, "time a model on the CPU runtime: load, latency, throughput, memory")               \
+    X(compile, "quantize a model's accelerable region to an int8 AimProgram with images")
 
 #define AIM_CLI_DECLARE(name, summary) int aim_cmd_##name(int argc, char **argv);
 AIM_CLI_COMMANDS(AIM_CLI_DECLARE)

@@ -7,12 +7,17 @@
  *   3. order: Kahn's topological sort; a name that nothing produces is an error.
  *   4. inference: in order, each node's infer runs on the static shapes; a node whose inputs are
  *      all constant is run right away and its outputs become constants (constant folding).
- *   5. liveness: nodes that no graph output depends on are dropped; each value's last reader is
- *      recorded so a run can free its buffer as soon as it is dead.
+ *   5. liveness: nodes that no graph output depends on are dropped.
+ *   6. steps (src/cpu): each live node runs on a fast oneDNN kernel, fused into a neighbour's,
+ *      or on its reference kernel; values may be kept in blocked layouts, with reorder steps
+ *      (and extra values for the copies) where a reader needs another layout. Each value's last
+ *      reading step is recorded so a run can free or reuse its buffer as soon as it is dead.
+ *   7. memory: every intermediate of static shape gets a fixed place in a per-run arena.
  *
  * Run (aim_session_run): a private array of tensors per run (so runs may be concurrent), inputs
  * checked against the declared types and shapes, each node inferred with real data, outputs
- * allocated, run, and dead buffers freed.
+ * allocated, run, and dead buffers freed. Kernel steps write into the arena (or a malloc'ed
+ * graph output) with oneDNN memory objects created for this run only.
  *
  * Invariants: after load every live node has a kernel and its inputs are produced earlier in
  * `order`; constants are immutable; a run never writes into a constant or a caller's input.
@@ -20,6 +25,9 @@
 #include "aim/session.h"
 
 #include "core/util.h"
+#include "cpu/cpu.h"
+#include "cpu/program.h"
+#include "cpu/program_op.h"
 #include "ops/op.h"
 
 #include <stdlib.h>
@@ -31,10 +39,11 @@ typedef struct {
     aim_tensor info; /* static dtype/shape from inference; data set for constants */
     bool constant;   /* data is known at load time and owned by the session */
     bool graph_input;
-    int last_reader;      /* position in order of the last node reading it; -1 none */
+    int last_reader;      /* index of the last step reading it; -1 none */
     int64_t arena_offset; /* where a run keeps it in its arena; -1 when not planned */
     size_t arena_bytes;
     bool graph_output;
+    size_t layout_bytes; /* bytes of a blocked layout (0: dense row-major) */
 } value_slot;
 
 typedef struct {
@@ -62,8 +71,10 @@ struct aim_session {
     int *outputs;
     size_t n_outputs;
     int threads;
+    bool reference_only;
     int max_arity;
     size_t arena_bytes; /* per-run scratch for every planned intermediate */
+    aim_cpu_plan *plan; /* the steps a run executes */
 };
 
 /* ---- Values -------------------------------------------------------------------------------- */
@@ -74,12 +85,8 @@ static int value_find(const aim_session *s, const char *name) {
     return -1;
 }
 
-static aim_status value_add(aim_session *s, const char *name, int *index) {
-    int found = value_find(s, name);
-    if (found >= 0) {
-        *index = found;
-        return AIM_OK;
-    }
+/* A new slot, even when the name exists (copies of a value in another layout share its name). */
+static aim_status value_append(aim_session *s, const char *name, int *index) {
     if (s->n_values == s->cap_values) {
         size_t cap = s->cap_values ? s->cap_values * 2 : 64;
         value_slot *grown = realloc(s->values, cap * sizeof *grown);
@@ -95,6 +102,15 @@ static aim_status value_add(aim_session *s, const char *name, int *index) {
     v->arena_offset = -1;
     *index = (int)s->n_values++;
     return AIM_OK;
+}
+
+static aim_status value_add(aim_session *s, const char *name, int *index) {
+    int found = value_find(s, name);
+    if (found >= 0) {
+        *index = found;
+        return AIM_OK;
+    }
+    return value_append(s, name, index);
 }
 
 static aim_status add_initializer(aim_session *s, const Onnx__TensorProto *t) {
@@ -148,6 +164,18 @@ static int node_opset(const aim_model *m, const Onnx__NodeProto *n) {
     return v < 0 ? 1 : (int)v;
 }
 
+/* Accelerator nodes (aim's compiled programs) run on src/cpu's program kernel; every other node
+ * on the operator registry of src/ops. */
+static aim_status find_kernel(const Onnx__NodeProto *p, int opset, const aim_op_def **def) {
+    const char *op_type = p->op_type ? p->op_type : "";
+    const char *domain = p->domain ? p->domain : "";
+    if (strcmp(domain, AIM_PROGRAM_DOMAIN) == 0 && strcmp(op_type, AIM_PROGRAM_OP_TYPE) == 0) {
+        *def = &aim_cpu_program_op;
+        return AIM_OK;
+    }
+    return aim_ops_find(op_type, domain, opset, def);
+}
+
 static aim_status build_node(aim_session *s, size_t i, const Onnx__NodeProto *p) {
     node_slot *n = &s->nodes[i];
     n->proto = p;
@@ -161,8 +189,7 @@ static aim_status build_node(aim_session *s, size_t i, const Onnx__NodeProto *p)
     n->in = malloc(((size_t)n->n_in + 1) * sizeof *n->in);
     n->out = malloc(((size_t)n->n_out + 1) * sizeof *n->out);
     if (!n->in || !n->out) return aim_error(AIM_ERR_NOMEM, "out of memory");
-    aim_status st =
-        aim_ops_find(p->op_type ? p->op_type : "", p->domain ? p->domain : "", n->opset, &n->def);
+    aim_status st = find_kernel(p, n->opset, &n->def);
     if (st != AIM_OK)
         return aim_error_context(st, "node '%s' (%s)", p->name ? p->name : "",
                                  p->op_type ? p->op_type : "");
@@ -359,11 +386,54 @@ static void mark_live(aim_session *s) {
         if (n->live && !n->folded) s->order[kept++] = s->order[p];
     }
     s->n_order = kept;
-    for (size_t p = 0; p < s->n_order; p++) {
-        node_slot *n = &s->nodes[s->order[p]];
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0) s->values[n->in[k]].last_reader = (int)p;
+}
+
+/* ---- Steps --------------------------------------------------------------------------------- */
+
+/* Adds the values the plan created (copies of a value in another layout). */
+static aim_status add_plan_values(aim_session *s) {
+    const aim_cpu_plan *pl = s->plan;
+    for (size_t v = s->n_values; v < pl->n_values; v++) {
+        int idx, of = pl->copy_of[v];
+        aim_status st = value_append(s, s->values[of].name, &idx);
+        if (st != AIM_OK) return st;
+        s->values[idx].info = s->values[of].info;
+        s->values[idx].info.data = NULL;
     }
+    for (size_t v = 0; v < s->n_values; v++)
+        s->values[v].layout_bytes = pl->bytes[v];
+    for (size_t i = 0; i < pl->n_steps; i++) {
+        const aim_cpu_step *st = &pl->steps[i];
+        for (int k = 0; k < st->n_in; k++)
+            if (st->in[k] >= 0) s->values[st->in[k]].last_reader = (int)i;
+        if (st->n_in > s->max_arity) s->max_arity = st->n_in;
+    }
+    return AIM_OK;
+}
+
+/* Hands the ordered graph to the planner (src/cpu) and takes its steps. */
+static aim_status plan_steps(aim_session *s) {
+    aim_cpu_value *vals = calloc(s->n_values + 1, sizeof *vals);
+    aim_cpu_node *nodes = calloc(s->n_order + 1, sizeof *nodes);
+    if (!vals || !nodes) {
+        free(vals);
+        free(nodes);
+        return aim_error(AIM_ERR_NOMEM, "out of memory");
+    }
+    for (size_t v = 0; v < s->n_values; v++) {
+        const value_slot *slot = &s->values[v];
+        vals[v] =
+            (aim_cpu_value){&slot->info, slot->constant, slot->graph_input, slot->graph_output};
+    }
+    for (size_t p = 0; p < s->n_order; p++) {
+        const node_slot *n = &s->nodes[s->order[p]];
+        nodes[p] = (aim_cpu_node){n->proto, n->opset, n->n_in, n->n_out, n->in, n->out};
+    }
+    aim_cpu_graph g = {vals, s->n_values, nodes, s->n_order, s->threads, s->reference_only};
+    aim_status st = aim_cpu_plan_create(&g, &s->plan);
+    free(vals);
+    free(nodes);
+    return st == AIM_OK ? add_plan_values(s) : st;
 }
 
 /* ---- Memory plan --------------------------------------------------------------------------- */
@@ -401,6 +471,26 @@ static size_t place(const aim_session *s, const plan_item *items, size_t placed,
     return offset;
 }
 
+static size_t value_bytes(const value_slot *v) {
+    size_t bytes = v->layout_bytes ? v->layout_bytes : aim_tensor_bytes(&v->info);
+    bytes = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    return bytes ? bytes : ARENA_ALIGN;
+}
+
+/* Lifetimes (first writing step .. last reading step) of the values the arena holds. */
+static size_t lifetimes(aim_session *s, plan_item *items) {
+    const aim_cpu_plan *pl = s->plan;
+    size_t n = 0;
+    for (size_t i = 0; i < pl->n_steps; i++)
+        for (int k = 0; k < pl->steps[i].n_out; k++) {
+            int v = pl->steps[i].out[k];
+            if (v < 0 || s->values[v].graph_output || !fully_static(&s->values[v].info)) continue;
+            int last = s->values[v].last_reader > (int)i ? s->values[v].last_reader : (int)i;
+            items[n++] = (plan_item){v, (int)i, last, value_bytes(&s->values[v])};
+        }
+    return n;
+}
+
 /* Gives every intermediate whose shape is known at load time a fixed offset in one per-run
  * arena; values whose lifetimes (producer .. last reader) overlap never share bytes. Greedy by
  * size, largest first: simple and within a few percent of optimal on CNNs. Graph outputs are
@@ -408,18 +498,7 @@ static size_t place(const aim_session *s, const plan_item *items, size_t placed,
 static aim_status plan_memory(aim_session *s) {
     plan_item *items = calloc(s->n_values + 1, sizeof *items);
     if (!items) return aim_error(AIM_ERR_NOMEM, "out of memory");
-    size_t n = 0;
-    for (size_t p = 0; p < s->n_order; p++) {
-        const node_slot *node = &s->nodes[s->order[p]];
-        for (int k = 0; k < node->n_out; k++) {
-            int v = node->out[k];
-            if (v < 0 || s->values[v].graph_output || !fully_static(&s->values[v].info)) continue;
-            size_t bytes = aim_tensor_bytes(&s->values[v].info);
-            bytes = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
-            int last = s->values[v].last_reader > (int)p ? s->values[v].last_reader : (int)p;
-            items[n++] = (plan_item){v, (int)p, last, bytes ? bytes : ARENA_ALIGN};
-        }
-    }
+    size_t n = lifetimes(s, items);
     qsort(items, n, sizeof *items, by_size_desc);
     for (size_t i = 0; i < n; i++) {
         size_t offset = place(s, items, i, &items[i]);
@@ -433,6 +512,10 @@ static aim_status plan_memory(aim_session *s) {
 
 size_t aim_session_node_count(const aim_session *s) {
     return s->n_order;
+}
+
+size_t aim_session_fast_node_count(const aim_session *s) {
+    return s->plan->fast_nodes;
 }
 
 size_t aim_session_arena_bytes(const aim_session *s) {
@@ -486,6 +569,7 @@ static aim_status build(aim_session *s) {
     for (size_t p = 0; p < s->n_order; p++)
         if ((st = infer_node(s, &s->nodes[s->order[p]])) != AIM_OK) return st;
     mark_live(s);
+    if ((st = plan_steps(s)) != AIM_OK) return st;
     return plan_memory(s);
 }
 
@@ -496,6 +580,7 @@ aim_status aim_session_create(const aim_model *m, const aim_session_options *opt
     if (!s) return aim_error(AIM_ERR_NOMEM, "out of memory");
     s->model = m;
     s->threads = options && options->threads > 0 ? options->threads : default_threads();
+    s->reference_only = options && options->reference_only;
     aim_status st = build(s);
     if (st != AIM_OK) {
         aim_session_free(s);
@@ -515,6 +600,7 @@ void aim_session_free(aim_session *s) {
     }
     for (size_t v = 0; v < s->n_values; v++)
         if (s->values[v].constant) free(s->values[v].info.data);
+    aim_cpu_plan_free(s->plan);
     free(s->nodes);
     free(s->values);
     free(s->order);
@@ -557,7 +643,8 @@ int aim_session_input_index(const aim_session *s, const char *name) {
 typedef struct {
     aim_tensor *t;  /* one per value */
     bool *owned;    /* buffers malloc'ed by this run (not constants, inputs or arena) */
-    uint8_t *arena; /* planned intermediates */
+    uint8_t *arena; /* planned intermediates, then the oneDNN scratchpad */
+    aim_cpu_run *cpu;
 } run_state;
 
 static aim_status check_input(const aim_session *s, size_t i, const aim_tensor *given) {
@@ -589,9 +676,9 @@ static aim_status check_input(const aim_session *s, size_t i, const aim_tensor *
 }
 
 static void release_dead(const aim_session *s, run_state *r, int position) {
-    const node_slot *n = &s->nodes[s->order[position]];
-    for (int k = 0; k < n->n_in; k++) {
-        int v = n->in[k];
+    const aim_cpu_step *step = &s->plan->steps[position];
+    for (int k = 0; k < step->n_in; k++) {
+        int v = step->in[k];
         if (v < 0 || s->values[v].last_reader != position || !r->owned[v]) continue;
         if (s->values[v].graph_output) continue;
         free(r->t[v].data);
@@ -600,10 +687,11 @@ static void release_dead(const aim_session *s, run_state *r, int position) {
     }
 }
 
-static aim_status run_node(const aim_session *s, run_state *r, const node_slot *n,
+static aim_status run_node(const aim_session *s, run_state *r, const aim_cpu_step *step,
                            const aim_tensor **ins, aim_tensor **outs) {
+    const node_slot *n = &s->nodes[s->order[step->node]];
     for (int k = 0; k < n->n_in; k++)
-        ins[k] = n->in[k] >= 0 ? &r->t[n->in[k]] : NULL;
+        ins[k] = step->in[k] >= 0 ? &r->t[step->in[k]] : NULL;
     for (int k = 0; k < n->n_out; k++)
         outs[k] = n->out[k] >= 0 ? &r->t[n->out[k]] : NULL;
     aim_op_ctx c = {.node = n->proto,
@@ -639,6 +727,44 @@ static aim_status run_node(const aim_session *s, run_state *r, const node_slot *
     return AIM_OK;
 }
 
+/* Sizes of the per-run buffer: the arena, then the oneDNN scratchpad. */
+static size_t scratch_offset(const aim_session *s) {
+    return (s->arena_bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+}
+
+static size_t run_buffer_bytes(const aim_session *s) {
+    size_t scratch = (s->plan->scratch_bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    return scratch_offset(s) + scratch;
+}
+
+/* A kernel step: shapes are static (checked at load), so only buffers are found here. */
+static aim_status run_kernel(const aim_session *s, run_state *r, const aim_cpu_step *step) {
+    void *src[step->n_in + 1];
+    for (int k = 0; k < step->n_in; k++)
+        src[k] = r->t[step->in[k]].data;
+    int v = step->out[0];
+    const value_slot *slot = &s->values[v];
+    r->t[v] = slot->info;
+    if (slot->arena_offset >= 0) {
+        r->t[v].data = r->arena + slot->arena_offset;
+    } else { /* a graph output, handed to the caller */
+        size_t bytes = value_bytes(slot);
+        r->t[v].data = malloc(bytes);
+        if (!r->t[v].data) return aim_error(AIM_ERR_NOMEM, "cannot allocate %zu bytes", bytes);
+        r->owned[v] = true;
+    }
+    aim_status st =
+        aim_cpu_kernel_run(r->cpu, step->kernel, src, r->t[v].data, r->arena + scratch_offset(s));
+    if (st != AIM_OK) return aim_error_context(st, "'%s'", slot->name);
+    return AIM_OK;
+}
+
+static aim_status run_step(const aim_session *s, run_state *r, size_t i, const aim_tensor **ins,
+                           aim_tensor **outs) {
+    const aim_cpu_step *step = &s->plan->steps[i];
+    return step->node >= 0 ? run_node(s, r, step, ins, outs) : run_kernel(s, r, step);
+}
+
 static aim_status copy_output(const aim_tensor *src, aim_tensor *dst) {
     *dst = *src;
     size_t bytes = aim_tensor_bytes(src);
@@ -649,24 +775,26 @@ static aim_status copy_output(const aim_tensor *src, aim_tensor *dst) {
 }
 
 aim_status aim_session_run(aim_session *s, const aim_tensor *inputs, aim_tensor *outputs) {
+    size_t run_bytes = run_buffer_bytes(s);
     run_state r = {calloc(s->n_values + 1, sizeof *r.t), calloc(s->n_values + 1, sizeof *r.owned),
-                   s->arena_bytes ? aligned_alloc(ARENA_ALIGN, s->arena_bytes) : NULL};
+                   run_bytes ? aligned_alloc(ARENA_ALIGN, run_bytes) : NULL, NULL};
     const aim_tensor **ins = calloc((size_t)s->max_arity + 1, sizeof *ins);
     aim_tensor **outs = calloc((size_t)s->max_arity + 1, sizeof *outs);
     aim_status st = AIM_OK;
-    if (!r.t || !r.owned || !ins || !outs || (s->arena_bytes && !r.arena)) {
+    if (!r.t || !r.owned || !ins || !outs || (run_bytes && !r.arena)) {
         st = aim_error(AIM_ERR_NOMEM, "out of memory");
         goto done;
     }
+    if ((st = aim_cpu_run_begin(s->plan, s->threads, &r.cpu)) != AIM_OK) goto done;
     for (size_t v = 0; v < s->n_values; v++)
         if (s->values[v].constant) r.t[v] = s->values[v].info;
     for (size_t i = 0; i < s->n_inputs; i++) {
         if ((st = check_input(s, i, &inputs[i])) != AIM_OK) goto done;
         r.t[s->inputs[i]] = inputs[i];
     }
-    for (size_t p = 0; p < s->n_order; p++) {
-        if ((st = run_node(s, &r, &s->nodes[s->order[p]], ins, outs)) != AIM_OK) goto done;
-        release_dead(s, &r, (int)p);
+    for (size_t i = 0; i < s->plan->n_steps; i++) {
+        if ((st = run_step(s, &r, i, ins, outs)) != AIM_OK) goto done;
+        release_dead(s, &r, (int)i);
     }
     size_t made = 0;
     for (; made < s->n_outputs && st == AIM_OK; made++) {
@@ -684,6 +812,7 @@ aim_status aim_session_run(aim_session *s, const aim_tensor *inputs, aim_tensor 
         for (size_t i = 0; i + 1 < made; i++)
             free(outputs[i].data);
 done:
+    aim_cpu_run_end(r.cpu);
     if (r.owned)
         for (size_t v = 0; v < s->n_values; v++)
             if (r.owned[v]) free(r.t[v].data);

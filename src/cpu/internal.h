@@ -1,0 +1,121 @@
+/*
+ * internal.h: what the files of src/cpu share: the kernel object, the description a kernel is
+ * built from (one node plus what is fused into it), and oneDNN helpers.
+ */
+#ifndef AIM_CPU_INTERNAL_H
+#define AIM_CPU_INTERNAL_H
+
+#include "cpu/cpu.h"
+
+#include <oneapi/dnnl/dnnl.h>
+
+#define AIM_CPU_MAX_SRC  64 /* activation sources of one kernel (Concat inputs) */
+#define AIM_CPU_MAX_POST 6  /* post-ops fused into one kernel */
+
+typedef struct {
+    bool sum;                   /* residual Add: a binary-add post-op reading a second source */
+    dnnl_memory_desc_t src1_md; /* the residual's layout (sum) */
+    dnnl_alg_kind_t alg;
+    float alpha, beta;
+} aim_cpu_post;
+
+/* Everything a kernel is built from. */
+typedef struct {
+    dnnl_engine_t engine;
+    const aim_cpu_graph *g;
+    const aim_cpu_node *node; /* the main node */
+    const aim_cpu_node *bn;   /* BatchNormalization folded into a Conv, or NULL */
+    const dnnl_memory_desc_t *src_md[AIM_CPU_MAX_SRC]; /* layouts the sources have now */
+    int n_post;
+    aim_cpu_post post[AIM_CPU_MAX_POST];
+    bool plain_dst; /* the destination is a graph output: row-major */
+    bool swish;     /* node is a Sigmoid whose Mul with its input was matched: x * sigmoid(x) */
+    int out_value;  /* value the kernel writes */
+} aim_cpu_build;
+
+struct aim_cpu_kernel {
+    char name[48];
+    dnnl_primitive_t prim;
+    int n_src;
+    int src_arg[AIM_CPU_MAX_SRC];
+    dnnl_memory_desc_t src_md[AIM_CPU_MAX_SRC]; /* layouts the primitive reads */
+    int dst_arg;
+    dnnl_memory_desc_t dst_md;
+    int n_const; /* weights and bias, re-laid-out at load */
+    int const_arg[2];
+    dnnl_memory_desc_t const_md[2];
+    void *const_data[2];
+    size_t scratch_bytes;
+    bool view; /* src_md are views (sub-memories) of the sources' whole layouts: no reorder */
+    /* A kernel of aim's own instead of a primitive (concatenation by block copies). */
+    void (*custom)(const aim_cpu_kernel *k, void *const *src, void *dst);
+    size_t outer;                  /* custom concat: rows */
+    size_t chunk[AIM_CPU_MAX_SRC]; /* custom concat: bytes per row from each source */
+};
+
+/* Plain row-major descriptor of a tensor (rank 1..6), f32. */
+dnnl_status_t aim_cpu_plain_md(dnnl_memory_desc_t *md, int rank, const int64_t *dims);
+dnnl_format_tag_t aim_cpu_plain_tag(int rank);
+
+/* Kernel lifecycle: make an empty one, finish from a primitive descriptor, free. */
+aim_cpu_kernel *aim_cpu_kernel_new(const char *name);
+aim_status aim_cpu_kernel_finish(aim_cpu_kernel *k, dnnl_primitive_desc_t pd, int dst_arg);
+void aim_cpu_kernel_free(aim_cpu_kernel *k);
+/* Stores a constant re-laid-out from `data` (plain layout `from`) to the layout the primitive
+ * wants for `arg` (queried as what/index). */
+aim_status aim_cpu_kernel_const(aim_cpu_kernel *k, dnnl_engine_t engine,
+                                const dnnl_primitive_desc_t pd, dnnl_query_t what, int index,
+                                int arg, const dnnl_memory_desc_t *from, const void *data);
+
+/* Attributes: user scratchpad and the build's post-ops. NULL on failure. */
+dnnl_primitive_attr_t aim_cpu_attr(const aim_cpu_build *b);
+/* Adds the post-ops' second sources (residuals) to k's sources, after the main ones. */
+void aim_cpu_kernel_post_srcs(aim_cpu_kernel *k, const aim_cpu_build *b);
+/* True when pd's implementation is oneDNN's slow reference code while post-ops are asked for:
+ * fusing fewer nodes then gets a fast implementation. */
+bool aim_cpu_slow_fusion(const aim_cpu_build *b, const_dnnl_primitive_desc_t pd);
+
+/* A reorder kernel between two layouts of one tensor. NULL when oneDNN cannot. */
+aim_cpu_kernel *aim_cpu_reorder_create(dnnl_engine_t engine, const dnnl_memory_desc_t *from,
+                                       const dnnl_memory_desc_t *to);
+
+/* A kernel copying the part (dims at offsets) of a tensor laid out as `whole` into a tensor of
+ * its own, in the same kind of layout (plain when `plain_dst`). NULL when the part does not
+ * start on a block boundary. */
+aim_cpu_kernel *aim_cpu_part_create(dnnl_engine_t engine, const dnnl_memory_desc_t *whole, int rank,
+                                    const int64_t *dims, const int64_t *offsets, bool plain_dst);
+
+/* Node kernels (conv.c, ops.c): NULL when the node's parameters are not supported. */
+aim_cpu_kernel *aim_cpu_conv_create(const aim_cpu_build *b);
+aim_cpu_kernel *aim_cpu_deconv_create(const aim_cpu_build *b);
+aim_cpu_kernel *aim_cpu_pool_create(const aim_cpu_build *b);
+aim_cpu_kernel *aim_cpu_eltwise_create(const aim_cpu_build *b);
+aim_cpu_kernel *aim_cpu_concat_create(const aim_cpu_build *b);
+aim_cpu_kernel *aim_cpu_resize_create(const aim_cpu_build *b);
+aim_cpu_kernel *aim_cpu_gemm_create(const aim_cpu_build *b);
+aim_cpu_kernel *aim_cpu_matmul_create(const aim_cpu_build *b);
+
+/* An activation node as a oneDNN eltwise algorithm; false when it is not one. */
+bool aim_cpu_activation(const aim_cpu_graph *g, const aim_cpu_node *n, aim_cpu_post *out);
+
+/* Small accessors over the graph view. */
+const aim_tensor *aim_cpu_in(const aim_cpu_build *b, const aim_cpu_node *n, int i);
+const aim_tensor *aim_cpu_out(const aim_cpu_build *b);
+bool aim_cpu_is_const(const aim_cpu_graph *g, const aim_cpu_node *n, int i);
+bool aim_cpu_op_is(const aim_cpu_node *n, const char *op_type);
+
+/* Node attributes (ONNX attributes by name), without an aim_op_ctx. */
+const Onnx__AttributeProto *aim_cpu_attr_find(const aim_cpu_node *n, const char *name);
+int64_t aim_cpu_attr_int(const aim_cpu_node *n, const char *name, int64_t def);
+float aim_cpu_attr_float(const aim_cpu_node *n, const char *name, float def);
+/* True when string attribute `name` (or `def` when absent) equals `want`. */
+bool aim_cpu_attr_is(const aim_cpu_node *n, const char *name, const char *def, const char *want);
+/* Copies an ints attribute into out[count] (default `def` for each when absent); false when
+ * present with another length. */
+bool aim_cpu_attr_ints(const aim_cpu_node *n, const char *name, int count, int64_t def,
+                       int64_t *out);
+
+/* Sets the calling thread's OpenMP thread count; returns the previous one. */
+int aim_cpu_set_threads(int threads);
+
+#endif

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""make_compile_model.py: small models for compile_basic.sh.
+
+make_compile_model.py conv OUT.onnx     conv-relu-conv-add-maxpool on `image-` [1,3,64,64] with a
+                                        doc_string normalisation, then Reshape + Softmax
+                                        (post-processing that must stay ONNX)
+make_compile_model.py noquant OUT.onnx  only Reshape + Softmax: nothing to quantize
+make_compile_model.py input IN.pb       a random `image-` tensor (normalised range) as TensorProto
+"""
+import json
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def conv_model(path):
+    rng = np.random.default_rng(3)
+    w1 = rng.normal(0, 0.3, (8, 3, 3, 3)).astype(np.float32)
+    b1 = rng.normal(0, 0.1, 8).astype(np.float32)
+    w2 = rng.normal(0, 0.2, (8, 8, 3, 3)).astype(np.float32)
+    b2 = rng.normal(0, 0.1, 8).astype(np.float32)
+    inits = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(b1, "b1"),
+             numpy_helper.from_array(w2, "w2"), numpy_helper.from_array(b2, "b2"),
+             numpy_helper.from_array(np.array([1, -1], np.int64), "flat")]
+    nodes = [
+        helper.make_node("Conv", ["image-", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["c2", "r1"], ["a1"], name="add1"),
+        helper.make_node("MaxPool", ["a1"], ["p1"], name="pool1", kernel_shape=[2, 2],
+                         strides=[2, 2]),
+        helper.make_node("Reshape", ["p1", "flat"], ["f1"], name="flatten"),
+        helper.make_node("Softmax", ["f1"], ["scores-0:a"], name="softmax", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "compile_basic",
+        [helper.make_tensor_value_info("image-", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("scores-0:a", TensorProto.FLOAT, [1, 8 * 32 * 32])],
+        inits)
+    graph.doc_string = json.dumps({"means": [127.5, 127.5, 127.5], "vars": [64, 64, 64]})
+    save(graph, path)
+
+
+def noquant_model(path):
+    inits = [numpy_helper.from_array(np.array([1, -1], np.int64), "flat")]
+    nodes = [helper.make_node("Reshape", ["image-", "flat"], ["f1"], name="flatten"),
+             helper.make_node("Softmax", ["f1"], ["scores-0:a"], name="softmax", axis=1)]
+    graph = helper.make_graph(
+        nodes, "noquant",
+        [helper.make_tensor_value_info("image-", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("scores-0:a", TensorProto.FLOAT, [1, 3 * 64 * 64])],
+        inits)
+    save(graph, path)
+
+
+def save(graph, path):
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def input_pb(path):
+    rng = np.random.default_rng(5)
+    x = ((rng.integers(0, 256, (1, 3, 64, 64)) - 127.5) / 64).astype(np.float32)
+    with open(path, "wb") as f:
+        f.write(numpy_helper.from_array(x, "image-").SerializeToString())
+
+
+if __name__ == "__main__":
+    {"conv": conv_model, "noquant": noquant_model, "input": input_pb}[sys.argv[1]](sys.argv[2])

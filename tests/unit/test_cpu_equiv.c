@@ -1,0 +1,536 @@
+/*
+ * test_cpu_equiv.c: the fast oneDNN path (src/cpu) against the reference kernels.
+ *
+ * Each test builds a small model in code, runs it in a session on the fast path and in a
+ * reference_only session, and requires every output to agree within rtol 1e-4 / atol 1e-5:
+ * both compute in fp32, and only the order of the additions differs (oneDNN blocks the channel
+ * reductions). Each test also checks that the nodes it is about really ran on fast kernels, so
+ * a silent fallback to the reference cannot pass as equivalence. Nothing here is timed.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "aim/session.h"
+#include "graph/tensor.h"
+#include "onnx_builder.h"
+
+#include <math.h>
+#include <pthread.h>
+
+#define RTOL 1e-4
+#define ATOL 1e-5
+
+/* ---- Building models ----------------------------------------------------------------------- */
+
+static uint32_t rng_state = 12345;
+
+static float rnd(float scale) { /* deterministic uniform in [-scale, scale] */
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return scale * ((float)(rng_state >> 8) / (float)(1u << 24) * 2.0f - 1.0f);
+}
+
+static int parse_dims(const char *csv, int64_t *dims) {
+    int rank = 0;
+    for (const char *p = csv; *p;) {
+        dims[rank++] = strtoll(p, (char **)&p, 10);
+        if (*p == ',') p++;
+    }
+    return rank;
+}
+
+/* A random float initializer of shape `csv`. */
+static void add_weight(Onnx__GraphProto *g, const char *name, const char *csv, float scale) {
+    int64_t dims[AIM_MAX_RANK];
+    int rank = parse_dims(csv, dims);
+    size_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= (size_t)dims[i];
+    float *data = tb_alloc(n * sizeof *data);
+    for (size_t i = 0; i < n; i++)
+        data[i] = rnd(scale);
+    TB_APPEND(g->initializer, g->n_initializer,
+              tb_tensor(name, AIM_DTYPE_FLOAT, (size_t)rank, dims, data, n * sizeof *data));
+    free(data);
+}
+
+static void add_floats(Onnx__GraphProto *g, const char *name, size_t n, const float *v) {
+    int64_t dims[1] = {(int64_t)n};
+    TB_APPEND(g->initializer, g->n_initializer,
+              tb_tensor(name, AIM_DTYPE_FLOAT, 1, dims, n ? v : NULL, n * sizeof *v));
+}
+
+static void add_scalar(Onnx__GraphProto *g, const char *name, float v) {
+    TB_APPEND(g->initializer, g->n_initializer,
+              tb_tensor(name, AIM_DTYPE_FLOAT, 0, NULL, &v, sizeof v));
+}
+
+static Onnx__NodeProto *add_node(Onnx__GraphProto *g, const char *op, const char *in,
+                                 const char *out) {
+    Onnx__NodeProto *n = tb_node(out, op, in, out);
+    TB_APPEND(g->node, g->n_node, n);
+    return n;
+}
+
+static void attr_ints(Onnx__NodeProto *n, const char *name, const char *csv) {
+    Onnx__AttributeProto *a = tb_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    int64_t v[16];
+    int count = parse_dims(csv, v);
+    for (int i = 0; i < count; i++)
+        TB_APPEND(a->ints, a->n_ints, v[i]);
+}
+
+static void attr_int(Onnx__NodeProto *n, const char *name, int64_t v) {
+    Onnx__AttributeProto *a = tb_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    a->has_i = 1;
+    a->i = v;
+}
+
+static void attr_float(Onnx__NodeProto *n, const char *name, float v) {
+    Onnx__AttributeProto *a = tb_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+    a->has_f = 1;
+    a->f = v;
+}
+
+static void attr_str(Onnx__NodeProto *n, const char *name, const char *v) {
+    Onnx__AttributeProto *a = tb_attr(n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    a->has_s = 1;
+    a->s.data = (uint8_t *)tb_str(v);
+    a->s.len = strlen(v);
+}
+
+/* A model with float input "x" of shape `in` and opset `opset`; outputs added by the test. */
+static Onnx__ModelProto *model(const char *in, int64_t opset) {
+    Onnx__ModelProto *m = tb_model();
+    m->opset_import[0]->version = opset;
+    TB_APPEND(m->graph->input, m->graph->n_input, tb_value("x", AIM_DTYPE_FLOAT, in));
+    return m;
+}
+
+static void output(Onnx__ModelProto *m, const char *name) {
+    TB_APPEND(m->graph->output, m->graph->n_output, tb_value(name, AIM_DTYPE_FLOAT, NULL));
+}
+
+static Onnx__NodeProto *conv(Onnx__GraphProto *g, const char *in, const char *out, int cin,
+                             int cout, int k, int group, bool bias) {
+    char w[64], b[64], ins[200], shape[64];
+    snprintf(w, sizeof w, "%s_w", out);
+    snprintf(b, sizeof b, "%s_b", out);
+    snprintf(shape, sizeof shape, "%d,%d,%d,%d", cout, cin / group, k, k);
+    add_weight(g, w, shape, 0.5f);
+    if (bias) {
+        snprintf(shape, sizeof shape, "%d", cout);
+        add_weight(g, b, shape, 0.5f);
+    }
+    snprintf(ins, sizeof ins, bias ? "%s,%s,%s" : "%s,%s", in, w, b);
+    Onnx__NodeProto *n = add_node(g, "Conv", ins, out);
+    if (group > 1) attr_int(n, "group", group);
+    return n;
+}
+
+/* ---- Running both paths -------------------------------------------------------------------- */
+
+typedef struct {
+    aim_session *s;
+    const aim_tensor *in;
+    aim_tensor *out;
+    aim_status st;
+} run_args;
+
+static void *run_thread(void *p) {
+    run_args *a = p;
+    a->st = aim_session_run(a->s, a->in, a->out);
+    return NULL;
+}
+
+static void compare(const aim_tensor *fast, const aim_tensor *ref, const char *name) {
+    char a[64], b[64];
+    if (!aim_tensor_same_shape(fast, ref))
+        fail_msg("%s: fast shape %s, reference %s", name, aim_tensor_shape_str(fast, a, 64),
+                 aim_tensor_shape_str(ref, b, 64));
+    size_t n = aim_tensor_count(ref);
+    for (size_t i = 0; i < n; i++) {
+        double x = aim_tensor_get_f64(fast, i), y = aim_tensor_get_f64(ref, i);
+        if (!(fabs(x - y) <= ATOL + RTOL * fabs(y)))
+            fail_msg("%s[%zu]: fast %.9g, reference %.9g", name, i, x, y);
+    }
+}
+
+static aim_session *open_session(aim_model *m, int threads, bool reference) {
+    aim_session_options opt = {.threads = threads, .reference_only = reference};
+    aim_session *s = NULL;
+    if (aim_session_create(m, &opt, &s) != AIM_OK) fail_msg("session: %s", aim_last_error());
+    return s;
+}
+
+/* Runs the model on random inputs (shape of input "x") both ways, at 1 and 2 threads, with
+ * two fast runs at once; requires at least `min_fast` nodes on fast kernels. */
+static void check_model(Onnx__ModelProto *proto, size_t min_fast) {
+    size_t size;
+    uint8_t *bytes = tb_pack(proto, &size);
+    aim_model *m = NULL;
+    assert_int_equal(aim_model_load_memory(bytes, size, NULL, &m), AIM_OK);
+    free(bytes);
+    aim_session *ref = open_session(m, 1, true);
+    assert_int_equal(aim_session_fast_node_count(ref), 0);
+    aim_tensor in;
+    aim_session_input_info(ref, 0, &in);
+    float *x = tb_alloc(aim_tensor_bytes(&in));
+    for (size_t i = 0; i < aim_tensor_count(&in); i++)
+        x[i] = rnd(1.0f);
+    in.data = x;
+    size_t n_out = aim_session_output_count(ref);
+    aim_tensor want[4], got[2][4];
+    assert_true(n_out <= 4);
+    if (aim_session_run(ref, &in, want) != AIM_OK) fail_msg("reference: %s", aim_last_error());
+    for (int threads = 1; threads <= 2; threads++) {
+        aim_session *fast = open_session(m, threads, false);
+        if (aim_session_fast_node_count(fast) < min_fast)
+            fail_msg("%zu nodes on fast kernels, expected at least %zu",
+                     aim_session_fast_node_count(fast), min_fast);
+        run_args args[2] = {{fast, &in, got[0], 0}, {fast, &in, got[1], 0}};
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_create(&t[i], NULL, run_thread, &args[i]), 0);
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        for (int i = 0; i < 2; i++) {
+            if (args[i].st != AIM_OK) fail_msg("fast: %s", aim_last_error());
+            for (size_t o = 0; o < n_out; o++) {
+                compare(&got[i][o], &want[o], aim_session_output_name(fast, o));
+                free(got[i][o].data);
+            }
+        }
+        aim_session_free(fast);
+    }
+    for (size_t o = 0; o < n_out; o++)
+        free(want[o].data);
+    free(x);
+    aim_session_free(ref);
+    aim_model_free(m);
+}
+
+/* ---- Convolutions and fusions -------------------------------------------------------------- */
+
+static void test_conv_bias_relu(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,3,20,24", 13);
+    Onnx__GraphProto *g = m->graph;
+    attr_ints(conv(g, "x", "c1", 3, 16, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "Relu", "c1", "r1");
+    attr_ints(conv(g, "r1", "c2", 16, 24, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "Relu", "c2", "y");
+    output(m, "y");
+    check_model(m, 4);
+}
+
+static void test_depthwise_relu6(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,16,17,19", 13);
+    Onnx__GraphProto *g = m->graph;
+    add_scalar(g, "lo", 0.0f);
+    add_scalar(g, "hi", 6.0f);
+    attr_ints(conv(g, "x", "c", 16, 16, 3, 16, true), "pads", "1,1,1,1");
+    add_node(g, "Clip", "c,lo,hi", "y");
+    output(m, "y");
+    check_model(m, 2);
+}
+
+static void test_strided_asymmetric_pads(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,8,21,18", 13);
+    Onnx__GraphProto *g = m->graph;
+    Onnx__NodeProto *c = conv(g, "x", "c", 8, 16, 3, 1, true);
+    attr_ints(c, "strides", "2,2");
+    attr_ints(c, "pads", "0,0,1,1");
+    attr_float(add_node(g, "LeakyRelu", "c", "l"), "alpha", 0.1f);
+    Onnx__NodeProto *c2 = conv(g, "l", "c2", 16, 8, 3, 1, false);
+    attr_str(c2, "auto_pad", "SAME_UPPER");
+    attr_ints(c2, "strides", "2,2");
+    add_node(g, "Sigmoid", "c2", "y");
+    output(m, "y");
+    check_model(m, 4);
+}
+
+static void test_grouped_dilated(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,8,15,16", 13);
+    Onnx__GraphProto *g = m->graph;
+    Onnx__NodeProto *c = conv(g, "x", "c", 8, 12, 3, 2, true);
+    attr_ints(c, "dilations", "2,2");
+    attr_ints(c, "pads", "2,1,2,1");
+    add_node(g, "Tanh", "c", "y");
+    output(m, "y");
+    check_model(m, 2);
+}
+
+/* Residual Adds as binary post-ops: a residual with other readers, one produced after the conv
+ * (in another layout, reordered), and an Add feeding a graph output. */
+static void test_conv_add_residual(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,8,12,12", 13);
+    Onnx__GraphProto *g = m->graph;
+    attr_ints(conv(g, "x", "a", 8, 16, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "Relu", "a", "ra");
+    attr_ints(conv(g, "ra", "b", 16, 16, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "Add", "b,ra", "s"); /* ra is also read by conv b */
+    add_node(g, "Relu", "s", "rs");
+    conv(g, "rs", "c", 16, 16, 1, 1, true);
+    conv(g, "rs", "d", 16, 16, 1, 1, false);
+    add_node(g, "Add", "d,c", "s2"); /* fused into conv c, reading d (computed after c) */
+    add_node(g, "Relu", "s2", "y");  /* a graph output: plain destination */
+    output(m, "y");
+    check_model(m, 9);
+}
+
+static void test_conv_silu(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,6,14,10", 13);
+    Onnx__GraphProto *g = m->graph;
+    attr_ints(conv(g, "x", "c", 6, 10, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "Sigmoid", "c", "s");
+    add_node(g, "Mul", "c,s", "silu");
+    conv(g, "silu", "c2", 10, 10, 1, 1, true);
+    add_node(g, "Sigmoid", "c2", "s2");
+    add_node(g, "Mul", "s2,c2", "y"); /* operands the other way round */
+    add_node(g, "Relu", "x", "rx");
+    add_node(g, "Sigmoid", "rx", "sx"); /* standalone SiLU on a plain tensor */
+    add_node(g, "Mul", "rx,sx", "z");
+    output(m, "y");
+    output(m, "z");
+    check_model(m, 9);
+}
+
+/* YOLOv8's bottleneck: x + SiLU(conv(SiLU(conv(x)))), x a Split output read elsewhere too; and
+ * BlazeFace's block: relu(conv(dw(x)) + pad(x)), the padding a Concat with zeros. */
+static void test_bottlenecks(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,8,12,10", 13);
+    Onnx__GraphProto *g = m->graph;
+    conv(g, "x", "c0", 8, 32, 1, 1, true);
+    add_node(g, "Split", "c0", "a,b");
+    attr_int(g->node[g->n_node - 1], "axis", 1);
+    attr_ints(conv(g, "b", "c1", 16, 16, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "Sigmoid", "c1", "s1");
+    add_node(g, "Mul", "c1,s1", "m1");
+    attr_ints(conv(g, "m1", "c2", 16, 16, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "Sigmoid", "c2", "s2");
+    add_node(g, "Mul", "c2,s2", "m2");
+    add_node(g, "Add", "b,m2", "r");
+    attr_int(add_node(g, "Concat", "a,b,r", "cat"), "axis", 1);
+    attr_ints(conv(g, "cat", "dw", 48, 48, 3, 48, true), "pads", "1,1,1,1");
+    conv(g, "dw", "pw", 48, 56, 1, 1, true);
+    add_weight(g, "zeros", "1,8,12,10", 0.0f);
+    attr_int(add_node(g, "Concat", "cat,zeros", "padded"), "axis", 1);
+    add_node(g, "Add", "pw,padded", "sum");
+    add_node(g, "Relu", "sum", "y");
+    output(m, "y");
+    check_model(m, 15);
+}
+
+static void test_conv_batchnorm(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,4,9,11", 14); /* HardSwish is opset 14 */
+    Onnx__GraphProto *g = m->graph;
+    conv(g, "x", "c", 4, 12, 3, 1, false);
+    add_weight(g, "gamma", "12", 1.0f);
+    add_weight(g, "beta", "12", 1.0f);
+    add_weight(g, "mean", "12", 1.0f);
+    float var[12];
+    for (int i = 0; i < 12; i++)
+        var[i] = 0.5f + (float)i * 0.1f;
+    add_floats(g, "var", 12, var);
+    add_node(g, "BatchNormalization", "c,gamma,beta,mean,var", "bn");
+    add_node(g, "HardSwish", "bn", "y");
+    output(m, "y");
+    check_model(m, 3);
+}
+
+static void test_conv_transpose(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,8,7,9", 13);
+    Onnx__GraphProto *g = m->graph;
+    add_weight(g, "w", "8,6,3,3", 0.5f);
+    add_weight(g, "b", "6", 0.5f);
+    Onnx__NodeProto *n = add_node(g, "ConvTranspose", "x,w,b", "t");
+    attr_ints(n, "strides", "2,2");
+    attr_ints(n, "pads", "1,1,1,1");
+    attr_ints(n, "output_padding", "1,1");
+    add_node(g, "Relu", "t", "y");
+    add_weight(g, "wg", "8,3,2,2", 0.5f); /* grouped: 2 groups of 4 -> 3 channels */
+    Onnx__NodeProto *gn = add_node(g, "ConvTranspose", "x,wg", "tg");
+    attr_ints(gn, "strides", "2,2");
+    attr_int(gn, "group", 2);
+    output(m, "y");
+    output(m, "tg");
+    check_model(m, 3);
+}
+
+/* ---- Other operators ----------------------------------------------------------------------- */
+
+static void test_pools(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,3,19,22", 13);
+    Onnx__GraphProto *g = m->graph;
+    attr_ints(conv(g, "x", "c", 3, 12, 3, 1, true), "pads", "1,1,1,1");
+    Onnx__NodeProto *mp = add_node(g, "MaxPool", "c", "mp");
+    attr_ints(mp, "kernel_shape", "3,3");
+    attr_ints(mp, "strides", "2,2");
+    attr_ints(mp, "pads", "1,1,1,1");
+    Onnx__NodeProto *mc = add_node(g, "MaxPool", "c", "mc");
+    attr_ints(mc, "kernel_shape", "2,2");
+    attr_ints(mc, "strides", "2,2");
+    attr_int(mc, "ceil_mode", 1);
+    Onnx__NodeProto *ae = add_node(g, "AveragePool", "c", "ae");
+    attr_ints(ae, "kernel_shape", "3,3");
+    attr_ints(ae, "strides", "2,2");
+    attr_ints(ae, "pads", "1,1,1,1");
+    Onnx__NodeProto *ai = add_node(g, "AveragePool", "c", "ai");
+    attr_ints(ai, "kernel_shape", "3,3");
+    attr_ints(ai, "pads", "1,1,1,1");
+    attr_int(ai, "count_include_pad", 1);
+    add_node(g, "GlobalAveragePool", "c", "ga");
+    add_node(g, "GlobalMaxPool", "c", "gm");
+    add_node(g, "Concat", "mp,ae", "y1");
+    attr_int(g->node[g->n_node - 1], "axis", 1);
+    output(m, "y1");
+    output(m, "mc");
+    output(m, "ai");
+    add_node(g, "Concat", "ga,gm", "y2");
+    attr_int(g->node[g->n_node - 1], "axis", 1);
+    output(m, "y2");
+    check_model(m, 8);
+}
+
+static void test_gemm_matmul(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("5,24", 13);
+    Onnx__GraphProto *g = m->graph;
+    add_weight(g, "b1", "10,24", 0.5f);
+    add_weight(g, "c1", "10", 0.5f);
+    Onnx__NodeProto *gm = add_node(g, "Gemm", "x,b1,c1", "g1");
+    attr_int(gm, "transB", 1);
+    attr_float(gm, "alpha", 0.5f);
+    add_node(g, "Relu", "g1", "r1");
+    add_weight(g, "b2", "10,7", 0.5f);
+    add_weight(g, "c2", "1,7", 0.5f);
+    attr_float(add_node(g, "Gemm", "r1,b2,c2", "g2"), "beta", 2.0f);
+    add_weight(g, "w3", "24,6", 0.5f);
+    add_node(g, "MatMul", "x,w3", "m3");
+    add_node(g, "Transpose", "x", "xt");
+    add_node(g, "MatMul", "xt,x", "y"); /* [24,5] x [5,24]: two activations */
+    output(m, "g2");
+    output(m, "m3");
+    output(m, "y");
+    check_model(m, 5);
+}
+
+static void test_matmul_batched(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("2,3,5,8", 13);
+    Onnx__GraphProto *g = m->graph;
+    add_weight(g, "w", "8,4", 0.5f);
+    add_node(g, "MatMul", "x,w", "y");
+    output(m, "y");
+    check_model(m, 1);
+}
+
+static void test_concat_blocked(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,5,10,12", 13);
+    Onnx__GraphProto *g = m->graph;
+    attr_ints(conv(g, "x", "a", 5, 12, 3, 1, true), "pads", "1,1,1,1");
+    conv(g, "x", "b", 5, 20, 1, 1, true);
+    attr_int(add_node(g, "Concat", "a,b,x", "cat"), "axis", 1);
+    conv(g, "cat", "c", 37, 16, 1, 1, true);
+    add_node(g, "Relu", "c", "y");
+    output(m, "y");
+    output(m, "cat");
+    check_model(m, 5);
+}
+
+static void test_resize(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,4,6,7", 13);
+    Onnx__GraphProto *g = m->graph;
+    conv(g, "x", "c", 4, 8, 1, 1, true);
+    float scales[4] = {1, 1, 2, 2};
+    add_floats(g, "scales", 4, scales);
+    add_floats(g, "roi", 0, NULL);
+    Onnx__NodeProto *n = add_node(g, "Resize", "c,roi,scales", "up");
+    attr_str(n, "mode", "nearest");
+    attr_str(n, "coordinate_transformation_mode", "asymmetric");
+    attr_str(n, "nearest_mode", "floor");
+    Onnx__NodeProto *d = add_node(g, "Resize", "c,roi,scales", "hp");
+    attr_str(d, "mode", "nearest"); /* half_pixel, round_prefer_floor: the defaults */
+    Onnx__NodeProto *l = add_node(g, "Resize", "c,roi,scales", "lin");
+    attr_str(l, "mode", "linear");
+    conv(g, "up", "y", 8, 4, 3, 1, true);
+    output(m, "y");
+    output(m, "hp");
+    output(m, "lin");
+    check_model(m, 5);
+}
+
+/* Split of a blocked tensor: on block boundaries (fast views), and not (reference). */
+static void test_split(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,4,9,10", 13);
+    Onnx__GraphProto *g = m->graph;
+    conv(g, "x", "c", 4, 24, 3, 1, true);
+    int64_t dims[1] = {2};
+    int64_t even[2] = {8, 16}, odd[2] = {5, 19};
+    TB_APPEND(g->initializer, g->n_initializer,
+              tb_tensor("even", AIM_DTYPE_INT64, 1, dims, even, sizeof even));
+    TB_APPEND(g->initializer, g->n_initializer,
+              tb_tensor("odd", AIM_DTYPE_INT64, 1, dims, odd, sizeof odd));
+    attr_int(add_node(g, "Split", "c,even", "a,b"), "axis", 1);
+    attr_int(add_node(g, "Split", "c,odd", "p,q"), "axis", 1);
+    conv(g, "b", "cb", 16, 8, 1, 1, true);
+    add_node(g, "Add", "a,cb", "y");
+    output(m, "y");
+    output(m, "p");
+    output(m, "q");
+    check_model(m, 3);
+}
+
+/* A conv output read by a reference node, a fast node and the caller at once. */
+static void test_mixed_readers(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,3,8,8", 13);
+    Onnx__GraphProto *g = m->graph;
+    conv(g, "x", "c", 3, 8, 3, 1, true);
+    add_node(g, "Relu", "c", "r");
+    add_node(g, "Exp", "c", "e");     /* reference kernel: reads a plain copy */
+    add_node(g, "Add", "r,e", "sum"); /* reference: both plain copies */
+    conv(g, "c", "c2", 8, 8, 1, 1, true);
+    output(m, "c");
+    output(m, "sum");
+    output(m, "c2");
+    check_model(m, 3);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_bias_relu),
+        cmocka_unit_test(test_depthwise_relu6),
+        cmocka_unit_test(test_strided_asymmetric_pads),
+        cmocka_unit_test(test_grouped_dilated),
+        cmocka_unit_test(test_conv_add_residual),
+        cmocka_unit_test(test_conv_silu),
+        cmocka_unit_test(test_bottlenecks),
+        cmocka_unit_test(test_conv_batchnorm),
+        cmocka_unit_test(test_conv_transpose),
+        cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_gemm_matmul),
+        cmocka_unit_test(test_matmul_batched),
+        cmocka_unit_test(test_concat_blocked),
+        cmocka_unit_test(test_resize),
+        cmocka_unit_test(test_mixed_readers),
+        cmocka_unit_test(test_split),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
