@@ -14,7 +14,7 @@
  * Steps: pick the region (between start/end nodes, or the largest quantizable region), fold
  * BatchNormalization and fuse activations/residual adds, run the fp32 model on the calibration
  * images with the region's tensors exposed and collect statistics, choose scales (minmax,
- * percentile, entropy, or "auto": each tried, the best agreement with fp32 on held-out images
+ * percentile, entropy, mse, or "auto": each tried, the best agreement with fp32 on held-out images
  * wins), quantize weights per output channel, lower to an aim_program (src/cpu/program.h),
  * and replace the region by one `AimProgram` node (domain ai.aim) carrying the serialized
  * program. Everything outside the region stays ordinary ONNX; graph inputs and outputs keep
@@ -47,10 +47,11 @@ typedef enum {
     AIM_CALIB_MINMAX,
     AIM_CALIB_PERCENTILE, /* 99.99th percentile of |x| (one-sided for non-negative tensors) */
     AIM_CALIB_ENTROPY,    /* KL-divergence threshold search (TensorRT style) */
+    AIM_CALIB_MSE,        /* clipping range with the least expected squared quantization error */
     AIM_CALIB_COUNT
 } aim_calib_method;
 
-/* "auto", "minmax", "percentile", "entropy"; "unknown" outside the enum. */
+/* "auto", "minmax", "percentile", "entropy", "mse"; "unknown" outside the enum. */
 const char *aim_calib_method_name(aim_calib_method m);
 /* Parses a name above; false when unknown. */
 bool aim_calib_method_parse(const char *name, aim_calib_method *out);

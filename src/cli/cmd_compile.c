@@ -40,7 +40,8 @@ static const char compile_help[] =
     "                        largest connected group of quantizable nodes is chosen\n"
     "  --calib-method M      auto (default: each of the others is tried and the one whose\n"
     "                        outputs agree best with fp32 on held-out images wins), minmax,\n"
-    "                        percentile (99.99%) or entropy (KL divergence)\n"
+    "                        percentile (99.99%), entropy (KL divergence) or mse (least\n"
+    "                        squared quantization error)\n"
     "  --calib-size N        use at most N images (default: all)\n"
     "  --report              per-layer cosine/SNR table of the program vs fp32 (stdout and\n"
     "                        OUTDIR/report.json)\n"
@@ -100,7 +101,7 @@ static int parse_value(compile_args *a, const char *opt, const char *v) {
         if (!aim_calib_method_parse(v, &a->o.method))
             return aim_cli_fail("compile",
                                 "unknown --calib-method '%s' (auto, minmax, "
-                                "percentile, entropy)",
+                                "percentile, entropy, mse)",
                                 v);
     } else if (!strcmp(opt, "--calib-size")) {
         int rc = parse_count(opt, v, 1000000, &n);

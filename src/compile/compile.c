@@ -28,7 +28,7 @@ typedef struct {
 } aim_compile_state;
 
 static const char *const method_names[AIM_CALIB_COUNT] = {"auto", "minmax", "percentile",
-                                                          "entropy"};
+                                                          "entropy", "mse"};
 
 const char *aim_calib_method_name(aim_calib_method m) {
     return (unsigned)m < AIM_CALIB_COUNT ? method_names[m] : "unknown";
@@ -303,14 +303,14 @@ static aim_status quantize(aim_compile_state *s, double *scores, aim_calib_metho
 
 static aim_status build(aim_compile_state *s, aim_compile_result *r, timings *t) {
     aim_compile_ctx *c = &s->c;
-    double scores[AIM_CALIB_COUNT] = {-1, -1, -1, -1};
+    double scores[AIM_CALIB_COUNT] = {-1, -1, -1, -1, -1};
     aim_calib_method best = AIM_CALIB_MINMAX;
     aim_status st = quantize(s, scores, &best, t);
     if (st != AIM_OK) return st;
     r->method_used = best;
     r->output_cosine = scores[best];
     aim_compile_log(c, 0, "using %s scales%s", method_names[best],
-                    s->o.method == AIM_CALIB_AUTO ? " (best of minmax, percentile, entropy)" : "");
+                    s->o.method == AIM_CALIB_AUTO ? " (best of minmax, percentile, entropy, mse)" : "");
     double t0 = now_s();
     aim_program *p = NULL;
     uint8_t *bytes = NULL;

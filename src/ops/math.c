@@ -1432,7 +1432,7 @@ const aim_op_def aim_ops_math[] = {
     ROW("Dropout", 1, dropout),
     ROW_P("Constant", 1, constant, release_tensor),
     ROW_P("ConstantOfShape", 9, constant_of_shape, release_tensor),
-    ROW("Shape", 1, shape),
-    ROW("Size", 1, size),
+    {"Shape", "", 1, LATEST, NULL, infer_shape, run_shape, NULL, .reads_shapes_only = true},
+    {"Size", "", 1, LATEST, NULL, infer_size, run_size, NULL, .reads_shapes_only = true},
     {0},
 };

@@ -54,6 +54,9 @@ typedef struct {
     aim_status (*infer)(aim_op_ctx *c);   /* required */
     aim_status (*run)(aim_op_ctx *c);     /* required */
     void (*release)(void *state);         /* optional */
+    /* run reads only its inputs' shapes (Shape, Size): the node is folded at load time as soon
+     * as those shapes are static, even when the values themselves are not constant. */
+    bool reads_shapes_only;
 } aim_op_def;
 
 /* Finds the kernel for a node's op type, domain and opset. On failure the error message says

@@ -75,6 +75,12 @@ void aim_quant_range_percentile(const aim_quant_stats *s, double pct, double *lo
  * quantization levels and spread back uniformly over the non-empty bins of each level. */
 void aim_quant_range_entropy(const aim_quant_stats *s, double *lo, double *hi);
 
+/* The range of the same family as entropy's (both sides shrunk by one fraction, at least 16
+ * bins wide) that minimises the expected squared error of 255-level quantization over the
+ * histogram: rounding error step^2 / 12 inside the range, the squared distance to the edge
+ * outside (clipping). */
+void aim_quant_range_mse(const aim_quant_stats *s, double *lo, double *hi);
+
 /* Method dispatch (AIM_CALIB_AUTO is not a range method: AIM_ERR_INVALID_ARG). */
 aim_status aim_quant_choose(const aim_quant_stats *s, aim_calib_method m, aim_quant_params *out);
 

@@ -1,6 +1,7 @@
 /*
  * stats.c: activation statistics (min/max, then a histogram) and the three ways of turning them
- * into a uint8 scale and zero point: minmax, percentile and entropy (KL divergence).
+ * into a uint8 scale and zero point: minmax, percentile, entropy (KL divergence) and mse (the
+ * clipping range with the least expected squared quantization error).
  */
 #include "quant/quant.h"
 
@@ -170,12 +171,50 @@ void aim_quant_range_entropy(const aim_quant_stats *s, double *lo, double *hi) {
     *hi = fmin(*hi, s->lo + best_b * w);
 }
 
+/* Expected squared error per value of quantizing the histogram with the range of bins [a, b):
+ * values inside cost step^2 / 12 (uniform rounding error), values outside their distance to
+ * the nearer edge squared (bin centres stand for their values). */
+static double mse_for_range(const aim_quant_stats *s, long a, long b) {
+    double w = bin_width(s), step = (double)(b - a) * w / (AIM_QUANT_LEVELS - 1);
+    double lo = s->lo + (double)a * w, hi = s->lo + (double)b * w, err = 0;
+    for (long i = 0; i < AIM_QUANT_BINS; i++) {
+        if (!s->bins[i]) continue;
+        double x = s->lo + ((double)i + 0.5) * w;
+        double d = x < lo ? lo - x : x > hi ? x - hi : 0;
+        err += (double)s->bins[i] * (d > 0 ? d * d : step * step / 12);
+    }
+    return err / (double)s->total;
+}
+
+void aim_quant_range_mse(const aim_quant_stats *s, double *lo, double *hi) {
+    aim_quant_range_minmax(s, lo, hi);
+    if (!s->total) return;
+    long z = zero_bin(s);
+    double best = INFINITY;
+    long best_a = 0, best_b = AIM_QUANT_BINS;
+    for (long width = 16; width <= AIM_QUANT_BINS; width += 4) {
+        double f = (double)width / AIM_QUANT_BINS;
+        long a = z - lrint(f * (double)z), b = z + lrint(f * (double)(AIM_QUANT_BINS - z));
+        if (b - a < 2) continue;
+        double e = mse_for_range(s, a, b);
+        if (e < best) {
+            best = e;
+            best_a = a;
+            best_b = b;
+        }
+    }
+    double w = bin_width(s);
+    *lo = fmax(*lo, s->lo + (double)best_a * w);
+    *hi = fmin(*hi, s->lo + (double)best_b * w);
+}
+
 aim_status aim_quant_choose(const aim_quant_stats *s, aim_calib_method m, aim_quant_params *out) {
     double lo, hi;
     switch (m) {
     case AIM_CALIB_MINMAX: aim_quant_range_minmax(s, &lo, &hi); break;
     case AIM_CALIB_PERCENTILE: aim_quant_range_percentile(s, AIM_QUANT_PERCENTILE, &lo, &hi); break;
     case AIM_CALIB_ENTROPY: aim_quant_range_entropy(s, &lo, &hi); break;
+    case AIM_CALIB_MSE: aim_quant_range_mse(s, &lo, &hi); break;
     default: return aim_error(AIM_ERR_INVALID_ARG, "calibration method %d has no range rule", m);
     }
     aim_quant_params_from_range(lo, hi, out);

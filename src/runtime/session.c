@@ -318,7 +318,8 @@ static aim_status check_output_size(const aim_op_ctx *c, const aim_tensor *t) {
     return AIM_OK;
 }
 
-/* Infers (and, if every input is constant, folds) one node at load time. */
+/* Infers one node at load time, and folds it (runs it now, its outputs becoming constants) when
+ * every input is constant, or when it reads only shapes and those are static. */
 static aim_status infer_node(aim_session *s, node_slot *n) {
     const aim_tensor *ins[n->n_in + 1];
     aim_tensor *outs[n->n_out + 1];
@@ -345,7 +346,7 @@ static aim_status infer_node(aim_session *s, node_slot *n) {
                     .alloc = runtime_alloc};
     aim_status st = n->def->infer(&c);
     if (st != AIM_OK) return st;
-    if (!all_const) {
+    if (!all_const && !n->def->reads_shapes_only) {
         for (int k = 0; k < n->n_out; k++)
             if (outs[k]) outs[k]->data = NULL;
         return AIM_OK;
