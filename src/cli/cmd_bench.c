@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 static const char bench_help[] =
-    "usage: aim bench MODEL [--threads N] [--iterations N] [--warmup N] [--seed N]\n"
+    "usage: aim bench MODEL [--threads N] [--iterations N] [--warmup N] [--seed N] [--reference]\n"
     "                       [--input NAME=FILE.pb]... [--json]\n\n"
     "Loads MODEL, creates a session and times aim_session_run: WARMUP untimed runs, then\n"
     "ITERATIONS timed runs, one after the other. Prints the load time (parse + session\n"
@@ -34,6 +34,7 @@ static const char bench_help[] =
     "An input with a symbolic or unknown dimension must be given with --input.\n\n"
     "options:\n"
     "  --threads N          threads per run (0 = all cores; default 0)\n"
+    "  --reference          time the portable reference kernels only (no oneDNN)\n"
     "  --iterations N       timed runs (default 50)\n"
     "  --warmup N           untimed runs first (default 5)\n"
     "  --seed N             seed of the random inputs (default 1)\n"
@@ -226,6 +227,7 @@ typedef struct {
     const char *model;
     long threads, iterations, warmup, seed;
     bool json;
+    bool reference; /* --reference: every node on the portable reference kernels */
     input_arg *inputs;
     size_t n_inputs;
 } bench_args;
@@ -267,6 +269,8 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             target = &a->seed, max = 2147483647;
         } else if (strcmp(arg, "--json") == 0) {
             a->json = true;
+        } else if (strcmp(arg, "--reference") == 0) {
+            a->reference = true;
         } else if (strcmp(arg, "--input") == 0) {
             const char *v = aim_cli_option_value(CMD, argc, argv, &i);
             if (!v) return AIM_EXIT_ERROR;
@@ -426,7 +430,7 @@ static int run_bench(bench_args *a) {
     aim_model *m;
     if (!aim_cli_load(CMD, a->model, &m)) return AIM_EXIT_ERROR;
     double t1 = now_ms();
-    aim_session_options opt = {.threads = (int)a->threads};
+    aim_session_options opt = {.threads = (int)a->threads, .reference_only = a->reference};
     aim_session *s;
     aim_status st = aim_session_create(m, &opt, &s);
     double t2 = now_ms();

@@ -1,5 +1,5 @@
 /*
- * cmd_run.c: `aim run MODEL`: runs a model on the reference runtime with inputs read from
+ * cmd_run.c: `aim run MODEL`: runs a model on aim's runtime with inputs read from
  * TensorProto files (--input NAME=FILE.pb, or a folder of input_N.pb as in the ONNX test data
  * layout), prints each output's name, type, shape and a short summary plus the run latency
  * (or all of it as JSON), and optionally writes the outputs as output_N.pb.
@@ -23,7 +23,8 @@
 static const char run_help[] =
     "usage: aim run MODEL [--input NAME=FILE.pb]... [--inputs-dir DIR] [--output-dir DIR]\n"
     "               [--threads N] [--json] [--reference]\n\n"
-    "Runs MODEL once on aim's reference runtime. Inputs are serialized ONNX TensorProto files.\n"
+    "Runs MODEL once: oneDNN kernels where they apply, the reference kernels elsewhere\n"
+    "(--reference: reference kernels only). Inputs are serialized ONNX TensorProto files.\n"
     "--inputs-dir reads DIR/input_0.pb, input_1.pb, ... until one is missing; a file whose\n"
     "tensor name is a model input feeds that input, any other feeds the input of its position.\n"
     "--input NAME=FILE feeds one input and takes precedence over --inputs-dir. Every output is\n"

@@ -318,6 +318,20 @@ static aim_status check_output_size(const aim_op_ctx *c, const aim_tensor *t) {
     return AIM_OK;
 }
 
+/* The context a kernel sees for node n, reading `ins` and writing `outs`. */
+static aim_op_ctx node_ctx(const aim_session *s, const node_slot *n, const aim_tensor **ins,
+                           aim_tensor **outs) {
+    return (aim_op_ctx){.node = n->proto,
+                        .opset = n->opset,
+                        .n_in = n->n_in,
+                        .in = ins,
+                        .n_out = n->n_out,
+                        .out = outs,
+                        .state = n->state,
+                        .threads = s->threads,
+                        .alloc = runtime_alloc};
+}
+
 /* Infers one node at load time, and folds it (runs it now, its outputs becoming constants) when
  * every input is constant, or when it reads only shapes and those are static. */
 static aim_status infer_node(aim_session *s, node_slot *n) {
@@ -335,15 +349,7 @@ static aim_status infer_node(aim_session *s, node_slot *n) {
     for (int k = 0; k < n->n_out; k++)
         outs[k] = n->out[k] >= 0 ? &s->values[n->out[k]].info : NULL;
     if (!known) return AIM_OK; /* resolved at run time */
-    aim_op_ctx c = {.node = n->proto,
-                    .opset = n->opset,
-                    .n_in = n->n_in,
-                    .in = ins,
-                    .n_out = n->n_out,
-                    .out = outs,
-                    .state = n->state,
-                    .threads = s->threads,
-                    .alloc = runtime_alloc};
+    aim_op_ctx c = node_ctx(s, n, ins, outs);
     aim_status st = n->def->infer(&c);
     if (st != AIM_OK) return st;
     if (!all_const && !n->def->reads_shapes_only) {
@@ -695,15 +701,7 @@ static aim_status run_node(const aim_session *s, run_state *r, const aim_cpu_ste
         ins[k] = step->in[k] >= 0 ? &r->t[step->in[k]] : NULL;
     for (int k = 0; k < n->n_out; k++)
         outs[k] = n->out[k] >= 0 ? &r->t[n->out[k]] : NULL;
-    aim_op_ctx c = {.node = n->proto,
-                    .opset = n->opset,
-                    .n_in = n->n_in,
-                    .in = ins,
-                    .n_out = n->n_out,
-                    .out = outs,
-                    .state = n->state,
-                    .threads = s->threads,
-                    .alloc = runtime_alloc};
+    aim_op_ctx c = node_ctx(s, n, ins, outs);
     aim_status st = n->def->infer(&c);
     if (st != AIM_OK) return st;
     for (int k = 0; k < n->n_out; k++) {
