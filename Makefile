@@ -1,9 +1,10 @@
 # Makefile: a thin wrapper over CMake and ctest, so that the everyday commands are short.
 #
 #   make               configure and build build/ (RelWithDebInfo): the `aim` binary, tests
-#   make test          everything: [1/3] build/'s ctest (all labels), [2/3] build-asan/
+#   make test          everything: [1/3] build/'s ctest (all but targets), [2/3] build-asan/
 #                      (ASan+UBSan) unit tests, [3/3] build-fuzz/ (clang, libFuzzer) each fuzz
 #                      target for FUZZ_SECONDS; stops at the first failing stage
+#   make targets       the issue targets not met yet (tests/targets: int8 accuracy), with figures
 #   make fuzz          [3/3] alone (FUZZ_SECONDS=600 make fuzz for a longer run)
 #   make format        clang-format -i on every C file of the project
 #   make format-check  fails if clang-format would change a file
@@ -21,7 +22,7 @@ MAKEFLAGS += --no-print-directory
 export ASAN_OPTIONS ?= abort_on_error=0:detect_leaks=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-.PHONY: all build test test-main test-asan fuzz format format-check clean
+.PHONY: all build test test-main test-asan fuzz targets format format-check clean
 
 all: build
 
@@ -40,7 +41,7 @@ test:
 	$(MAKE) --no-print-directory fuzz
 
 test-main: build
-	cd build && ctest $(CTEST_FLAGS)
+	cd build && ctest $(CTEST_FLAGS) -LE targets
 
 test-asan:
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAIM_SANITIZE=ON >/dev/null
@@ -51,6 +52,9 @@ fuzz:
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIM_FUZZ=ON >/dev/null
 	cmake --build build-fuzz -j$(JOBS) --target fuzz_targets
 	cd build-fuzz && ctest $(CTEST_FLAGS) -L fuzz
+
+targets: build
+	cd build && ctest --output-on-failure -L targets
 
 format:
 	clang-format -i $(FORMAT_FILES)

@@ -15,7 +15,10 @@
  * BatchNormalization and fuse activations/residual adds, run the fp32 model on the calibration
  * images with the region's tensors exposed and collect statistics, choose scales (minmax,
  * percentile, entropy, mse, or "auto": each tried, the best agreement with fp32 on held-out images
- * wins), quantize weights per output channel, lower to an aim_program (src/cpu/program.h),
+ * wins), equalize the channel ranges of Conv pairs (src/compile/equalize.c), quantize weights
+ * per output channel, correct the biases for the weight rounding (src/compile/biascorr.c),
+ * lower to an aim_program (src/cpu/program.h; a Conv that produces a region output writes it
+ * as float32, unclipped),
  * and replace the region by one `AimProgram` node (domain ai.aim) carrying the serialized
  * program. Everything outside the region stays ordinary ONNX; graph inputs and outputs keep
  * their names and shapes; metadata_props gets chip=<target>.
@@ -43,7 +46,9 @@ extern "C" {
 #define AIM_COMPILE_MAX_NODES 64 /* start / end node names */
 
 typedef enum {
-    AIM_CALIB_AUTO = 0, /* try the others, keep the best output agreement on held-out images */
+    AIM_CALIB_AUTO = 0, /* try the others, keep the best output agreement on held-out images
+                         * (centered cosine: each channel's fp32 mean removed, so clipped
+                         * rare strong responses and shifts count) */
     AIM_CALIB_MINMAX,
     AIM_CALIB_PERCENTILE, /* 99.99th percentile of |x| (one-sided for non-negative tensors) */
     AIM_CALIB_ENTROPY,    /* KL-divergence threshold search (TensorRT style) */
@@ -97,6 +102,8 @@ typedef struct {
     double holdout_fraction; /* share of images kept for evaluation (auto/report); 0.2 */
     const char *model_name;  /* for logs/metadata (e.g. the input file); may be NULL */
     const char *output_name; /* for logs only: where the caller will write the model */
+    bool no_equalize;        /* skip cross-layer range equalization of Conv pairs */
+    bool no_bias_correction; /* skip the per-channel bias correction of region Convs */
 } aim_compile_options;
 
 /* Defaults: target cpu-int8, auto method, all images, holdout 0.2, no report. */

@@ -22,6 +22,7 @@ static const char compile_help[] =
     "usage: aim compile MODEL --calib DIR|ARCHIVE [-o OUTDIR] [--target cpu-int8]\n"
     "                   [--start NODE]... [--end NODE]... [--calib-method METHOD]\n"
     "                   [--calib-size N] [--report] [--export-qdq OUT.onnx] [--threads N]\n"
+    "                   [--no-equalize] [--no-bias-correction]\n"
     "                   [--json]\n\n"
     "Quantizes the part of MODEL an accelerator can run to int8 with calibration images and\n"
     "writes OUTDIR/<name>.<target>.onnx, where that part is one AimProgram node (domain ai.aim)\n"
@@ -43,6 +44,11 @@ static const char compile_help[] =
     "                        percentile (99.99%), entropy (KL divergence) or mse (least\n"
     "                        squared quantization error)\n"
     "  --calib-size N        use at most N images (default: all)\n"
+    "  --no-equalize         keep the weights as they are (default: Conv pairs are rescaled\n"
+    "                        per channel so that one activation scale suits all channels)\n"
+    "  --no-bias-correction  keep the biases (default: the mean output shift each Conv's\n"
+    "                        weight rounding causes, with input means measured on the\n"
+    "                        calibration images, is subtracted from its bias)\n"
     "  --report              per-layer cosine/SNR table of the program vs fp32 (stdout and\n"
     "                        OUTDIR/report.json)\n"
     "  --export-qdq FILE     also write a QuantizeLinear/DequantizeLinear model (ONNX Runtime)\n"
@@ -141,6 +147,10 @@ static int parse_args(compile_args *a, int argc, char **argv) {
             rc = v ? parse_value(a, arg, v) : AIM_EXIT_ERROR;
         } else if (!strcmp(arg, "--report"))
             a->o.report = true;
+        else if (!strcmp(arg, "--no-equalize"))
+            a->o.no_equalize = true;
+        else if (!strcmp(arg, "--no-bias-correction"))
+            a->o.no_bias_correction = true;
         else if (!strcmp(arg, "--json"))
             a->json = true;
         else if (arg[0] == '-' && arg[1])

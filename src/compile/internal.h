@@ -4,13 +4,16 @@
  *   2. graph.c    tensor table (producer, consumers, shapes from one probe run);
  *   3. region.c   pick the region (start/end nodes or the largest quantizable component);
  *   4. fuse.c     group region nodes into program ops (activation / SiLU / residual fusion);
+ *      equalize.c rescale Conv pairs per channel so that one activation scale fits all channels;
  *   5. calib.c    decode images, run fp32 with the region's tensors exposed, statistics;
  *   6. lower.c    quantize weights and biases, build and serialize the aim_program;
  *   7. embed.c    replace the region by one AimProgram node, metadata;
  *   8. report.c   fake-quantized evaluation (QDQ model on aim's session): method choice,
- *                 per-layer agreement, logs.json.
- * Invariant: node indices always refer to the prepared model's graph (cg->g), which is not
- * changed after step 1; later edits work on copies.
+ *                 per-layer agreement, logs.json;
+ *      biascorr.c after the method choice: biases corrected for the weight rounding.
+ * Invariant: node indices always refer to the prepared model's graph (cg->g), whose nodes are
+ * not changed after step 1 (equalize.c only points Conv weight/bias inputs at new, rescaled
+ * initializers, before any statistics are taken); later edits work on copies.
  */
 #ifndef AIM_COMPILE_INTERNAL_H
 #define AIM_COMPILE_INTERNAL_H
@@ -113,6 +116,10 @@ aim_status aim_compile_select_region(aim_compile_ctx *c);
 /* fuse.c */
 aim_status aim_compile_fuse(aim_compile_ctx *c);
 
+/* equalize.c: cross-layer range equalization of Conv pairs (changes the prepared model's
+ * weights, not its function); skipped when the options say no_equalize. */
+aim_status aim_compile_equalize(aim_compile_ctx *c);
+
 /* calib.c */
 aim_status aim_compile_load_images(aim_compile_ctx *c);
 aim_status aim_compile_collect(aim_compile_ctx *c);
@@ -129,8 +136,18 @@ typedef struct {
 } aim_compile_weight;
 aim_status aim_compile_weights(aim_compile_ctx *c, aim_compile_weight **out, size_t *n);
 void aim_compile_weights_free(aim_compile_weight *w, size_t n);
+/* Whether region output tensor t leaves the program as float32 straight from its Conv (no
+ * requantization, so no clipping to the calibration range): t is a region output written by a
+ * CONV group and read by no region node. */
+bool aim_compile_float_output(const aim_compile_ctx *c, int t);
 aim_status aim_compile_lower(aim_compile_ctx *c, const aim_quant_params *params,
                              const aim_compile_weight *w, size_t n_w, aim_program **out);
+
+/* biascorr.c: subtracts from each region Conv's float bias the expected output drift of its
+ * weight rounding, sum (Wq - W) * E[x] per output channel, with the input channel means
+ * measured on the calibration images (params is unused, kept for symmetry). */
+aim_status aim_compile_bias_correct(aim_compile_ctx *c, const aim_quant_params *params,
+                                    aim_compile_weight *w, size_t n_w);
 
 /* embed.c */
 aim_status aim_compile_embed(aim_compile_ctx *c, const uint8_t *prog, size_t size,
@@ -139,9 +156,13 @@ aim_status aim_compile_embed(aim_compile_ctx *c, const uint8_t *prog, size_t siz
 /* report.c */
 aim_status aim_compile_qdq_model(aim_compile_ctx *c, const aim_quant_params *params,
                                  const aim_compile_weight *w, size_t n_w, aim_model **out);
-/* Mean cosine of the region outputs, fake-quantized vs fp32, over the held-out images. */
+/* Mean cosine of the region outputs, fake-quantized vs fp32, over the held-out images, and
+ * (centered, may be NULL) the mean cosine after subtracting the fp32 mean of each channel of
+ * each image from both: blind to neither a shift nor clipped rare strong responses, which a
+ * large constant part of a tensor (background score logits) hides from the plain cosine. */
 aim_status aim_compile_evaluate(aim_compile_ctx *c, const aim_quant_params *params,
-                                const aim_compile_weight *w, size_t n_w, double *cosine);
+                                const aim_compile_weight *w, size_t n_w, double *cosine,
+                                double *centered);
 /* Per-layer agreement with fp32 (fake quantization) and of the region outputs of the lowered
  * program (reference executor). */
 aim_status aim_compile_report(aim_compile_ctx *c, const aim_quant_params *params,

@@ -1,7 +1,8 @@
 /*
  * lower.c: from the fused region to an aim_program (src/cpu/program.h): one uint8 tensor per
  * quantized activation with its scale and zero point, QUANTIZE ops at the region inputs, one
- * op per group in graph order, DEQUANTIZE ops at the region outputs; Conv weights int8 per
+ * op per group in graph order, DEQUANTIZE ops at the region outputs (except where a Conv writes
+ * a region output as float32 directly, see aim_compile_float_output); Conv weights int8 per
  * output channel and biases int32 in units of input_scale * weight_scale[c].
  */
 #include "compile/internal.h"
@@ -74,6 +75,27 @@ void aim_compile_weights_free(aim_compile_weight *w, size_t n) {
 }
 
 /* ---- Program ------------------------------------------------------------------------------- */
+
+bool aim_compile_float_output(const aim_compile_ctx *c, int t) {
+    bool out = false;
+    for (size_t i = 0; i < c->n_rout; i++)
+        out = out || c->rout[i] == t;
+    int p = t >= 0 ? c->t[t].producer : -1;
+    if (!out || p < 0 || !c->in_region[p] || !c->grp[p].emits || c->grp[p].kind != AIM_PROG_CONV ||
+        c->grp[p].out != t)
+        return false;
+    for (size_t k = 0; k < c->t[t].n_consumers; k++)
+        if (c->in_region[c->t[t].consumers[k]]) return false;
+    return true;
+}
+
+/* The float32 program tensor of region output t when its Conv writes it directly, else -1. */
+static int float_out_tensor(const aim_compile_ctx *c, int t, const int *fout) {
+    if (!aim_compile_float_output(c, t)) return -1;
+    for (size_t i = 0; i < c->n_rout; i++)
+        if (c->rout[i] == t) return fout[i];
+    return -1;
+}
 
 typedef struct {
     aim_compile_ctx *c;
@@ -239,6 +261,8 @@ static aim_status lower_ops(lower_ctx *L, const int *fin, const int *fout) {
         if (!c->in_region[i] || !c->grp[i].emits) continue;
         aim_prog_op op = {0};
         st = group_op(L, &c->grp[i], &op);
+        int direct = float_out_tensor(c, c->grp[i].out, fout);
+        if (direct >= 0) op.out = direct;
         if (st == AIM_OK)
             st = add_op(L, &op);
         else {
@@ -248,6 +272,7 @@ static aim_status lower_ops(lower_ctx *L, const int *fin, const int *fout) {
         }
     }
     for (size_t i = 0; i < c->n_rout && st == AIM_OK; i++) {
+        if (aim_compile_float_output(c, c->rout[i])) continue; /* written by its Conv */
         aim_prog_op op = {.kind = AIM_PROG_DEQUANTIZE, .n_in = 1, .residual = -1};
         op.in[0] = qtensor(L, c->rout[i]);
         op.out = fout[i];

@@ -27,8 +27,10 @@ aim_status aim_compile_qdq_model(aim_compile_ctx *c, const aim_quant_params *par
     int32_t **bias = calloc(n_w + 1, sizeof *bias);
     aim_status st = acts && qw && bias ? aim_compile_copy_model(c->m, out)
                                        : aim_error(AIM_ERR_NOMEM, "out of memory");
+    size_t n_acts = 0; /* float32 region outputs are not quantized (as in the program) */
     for (size_t a = 0; a < c->n_acts && st == AIM_OK; a++)
-        acts[a] = (aim_quant_act){c->t[c->acts[a]].name, params[a]};
+        if (!aim_compile_float_output(c, c->acts[a]))
+            acts[n_acts++] = (aim_quant_act){c->t[c->acts[a]].name, params[a]};
     for (size_t i = 0; i < n_w && st == AIM_OK; i++) {
         int x = c->nin[w[i].node][0];
         size_t a = 0;
@@ -47,7 +49,7 @@ aim_status aim_compile_qdq_model(aim_compile_ctx *c, const aim_quant_params *par
                                    bias[i],
                                    s_in};
     }
-    if (st == AIM_OK) st = aim_quant_make_qdq(*out, c->in_region, acts, c->n_acts, qw, n_w);
+    if (st == AIM_OK) st = aim_quant_make_qdq(*out, c->in_region, acts, n_acts, qw, n_w);
     if (st != AIM_OK && acts && qw && bias) {
         aim_model_free(*out);
         *out = NULL;
@@ -67,9 +69,36 @@ static const char **rout_names(const aim_compile_ctx *c) {
     return names;
 }
 
-/* Agreement of the region outputs between two runners over the held-out images. */
+/* Adds a and b with the reference's mean of each channel (per image) subtracted from both:
+ * what is left is where things are (object responses, the tails) and any shift of b, which
+ * plain cosine hides behind a large constant background (a detector's score logits). */
+static aim_status add_centered(const aim_tensor *a, const aim_tensor *b, aim_quant_agree *g) {
+    size_t n = aim_tensor_count(a), ch = a->rank == 4 ? (size_t)a->dims[1] : 1;
+    if (!ch || n % ch) ch = 1;
+    size_t plane = n / ch;
+    float *ca = malloc(2 * n * sizeof *ca + 1);
+    if (!ca) return aim_error(AIM_ERR_NOMEM, "out of memory");
+    float *cb = ca + n;
+    const float *x = a->data, *y = b->data;
+    for (size_t k = 0; k < ch; k++) {
+        double mean = 0;
+        for (size_t i = k * plane; i < (k + 1) * plane; i++)
+            mean += x[i];
+        mean /= (double)(plane ? plane : 1);
+        for (size_t i = k * plane; i < (k + 1) * plane; i++) {
+            ca[i] = (float)(x[i] - mean);
+            cb[i] = (float)(y[i] - mean);
+        }
+    }
+    aim_quant_agree_add(g, ca, cb, n);
+    free(ca);
+    return AIM_OK;
+}
+
+/* Agreement of the region outputs between two runners over the held-out images: plain, and
+ * centered (add_centered). */
 static aim_status compare_runs(aim_compile_ctx *c, aim_session *ref, aim_session *test,
-                               aim_quant_agree *agree) {
+                               aim_quant_agree *agree, aim_quant_agree *centered) {
     size_t n = c->n_rout;
     aim_tensor *a = calloc(n + 1, sizeof *a), *b = calloc(n + 1, sizeof *b);
     aim_status st = a && b ? AIM_OK : aim_error(AIM_ERR_NOMEM, "out of memory");
@@ -77,8 +106,10 @@ static aim_status compare_runs(aim_compile_ctx *c, aim_session *ref, aim_session
     for (size_t img = h0; img < c->n_images && st == AIM_OK; img++) {
         if ((st = aim_compile_run_image(c, ref, img, a)) != AIM_OK) break;
         if ((st = aim_compile_run_image(c, test, img, b)) == AIM_OK)
-            for (size_t k = 0; k < n; k++)
+            for (size_t k = 0; k < n && st == AIM_OK; k++) {
                 aim_quant_agree_add(&agree[k], a[k].data, b[k].data, aim_tensor_count(&a[k]));
+                st = add_centered(&a[k], &b[k], &centered[k]);
+            }
         aim_compile_free_outputs(a, n);
         if (st == AIM_OK) aim_compile_free_outputs(b, n);
         aim_compile_progress(c, "evaluate", img - h0 + 1, c->n_images - h0);
@@ -89,20 +120,24 @@ static aim_status compare_runs(aim_compile_ctx *c, aim_session *ref, aim_session
 }
 
 aim_status aim_compile_evaluate(aim_compile_ctx *c, const aim_quant_params *params,
-                                const aim_compile_weight *w, size_t n_w, double *cosine) {
+                                const aim_compile_weight *w, size_t n_w, double *cosine,
+                                double *centered) {
     aim_model *qdq = NULL;
     aim_compile_runner rf = {0}, rq = {0};
     const char **names = rout_names(c);
-    aim_quant_agree *agree = calloc(c->n_rout + 1, sizeof *agree);
+    aim_quant_agree *agree = calloc(2 * c->n_rout + 1, sizeof *agree);
     aim_status st = names && agree ? aim_compile_qdq_model(c, params, w, n_w, &qdq)
                                    : aim_error(AIM_ERR_NOMEM, "out of memory");
     if (st == AIM_OK) st = aim_compile_runner_open(c, c->m, names, c->n_rout, &rf);
     if (st == AIM_OK) st = aim_compile_runner_open(c, qdq, names, c->n_rout, &rq);
-    if (st == AIM_OK) st = compare_runs(c, rf.s, rq.s, agree);
-    double sum = 0;
-    for (size_t k = 0; st == AIM_OK && k < c->n_rout; k++)
+    if (st == AIM_OK) st = compare_runs(c, rf.s, rq.s, agree, agree + c->n_rout);
+    double sum = 0, sum_c = 0;
+    for (size_t k = 0; st == AIM_OK && k < c->n_rout; k++) {
         sum += aim_quant_agree_cosine(&agree[k]);
+        sum_c += aim_quant_agree_cosine(&agree[c->n_rout + k]);
+    }
     *cosine = c->n_rout ? sum / (double)c->n_rout : 1.0;
+    if (centered) *centered = c->n_rout ? sum_c / (double)c->n_rout : 1.0;
     aim_compile_runner_close(&rf);
     aim_compile_runner_close(&rq);
     aim_model_free(qdq);

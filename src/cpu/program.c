@@ -282,8 +282,20 @@ static aim_status check_conv_params(const vctx *v) {
     return AIM_OK;
 }
 
+/* A conv reads quantized tensors; its output is quantized, or float32 (a program output
+ * computed without requantization: acc * s_x * s_w[o], activation in real units). */
+static aim_status check_conv_io(const vctx *v) {
+    const aim_prog_tensor *x = tin(v, 0), *y = tout(v);
+    if (!is_quant(x->dtype))
+        return OP_FAIL(v, "tensor %s is not uint8/int8", x->name ? x->name : "?");
+    if (!is_quant(y->dtype) && y->dtype != AIM_DTYPE_FLOAT)
+        return OP_FAIL(v, "output %s is not uint8/int8/float32", y->name ? y->name : "?");
+    if (x->rank != 4 || y->rank != 4) return OP_FAIL(v, "tensors must be rank 4 (NCHW)");
+    return AIM_OK;
+}
+
 static aim_status check_conv(const vctx *v) {
-    aim_status st = check_quantized(v, true);
+    aim_status st = check_conv_io(v);
     if (st == AIM_OK) st = check_window(v, true);
     if (st == AIM_OK) st = check_conv_params(v);
     if (st != AIM_OK || v->op->residual < 0) return st;

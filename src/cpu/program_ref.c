@@ -8,6 +8,8 @@
  *   - requantization is in float: u = acc * ((sx * sw[c]) / sy), q = saturate(rne(u) + zy), with
  *     round-half-to-even (nearbyintf in the default rounding mode);
  *   - a residual r is dequantized and added before the activation: u += (sr / sy) * (r - zr);
+ *   - a conv whose output tensor is float32 (a program output) skips the requantization: it
+ *     writes f(acc * sx * sw[c] + sr * (r - zr)), i.e. the rules above with sy = 1, unrounded;
  *   - the activation is applied in float to the dequantized value: u = f(u * sy) / sy. For
  *     ReLU, LeakyReLU and Clip that is computed directly in output units (f(u), clip bounds
  *     divided by sy), which is the same function without the extra roundings, and is what the
@@ -22,7 +24,13 @@
 
 float aim_program_conv_scale(const aim_program *p, const aim_prog_op *op, int64_t o) {
     const aim_prog_tensor *x = &p->tensors[op->in[0]], *y = &p->tensors[op->out];
+    if (y->dtype == AIM_DTYPE_FLOAT) return x->scale * op->w_scale[o]; /* real units */
     return (x->scale * op->w_scale[o]) / y->scale;
+}
+
+/* The unit of a conv's output: its scale, or 1 for a float32 output (real values). */
+static float out_unit(const aim_prog_tensor *y) {
+    return y->dtype == AIM_DTYPE_FLOAT ? 1.0f : y->scale;
 }
 
 /* ---- Element helpers ----------------------------------------------------------------------- */
@@ -96,7 +104,7 @@ static void conv_channel(const conv_job *j, int64_t n, int64_t o) {
     int64_t O = j->y->dims[1], OH = j->y->dims[2], OW = j->y->dims[3];
     int64_t cg = C / op->group, g = o / (O / op->group), KH = op->kernel[0], KW = op->kernel[1];
     const int8_t *w = op->weights + (size_t)(o * cg * KH * KW);
-    float m = aim_program_conv_scale(j->p, op, o), sy = j->y->scale;
+    float m = aim_program_conv_scale(j->p, op, o), sy = out_unit(j->y);
     const aim_prog_tensor *r = op->residual >= 0 ? &j->p->tensors[op->residual] : NULL;
     float rk = r ? r->scale / sy : 0;
     for (int64_t oh = 0; oh < OH; oh++)
@@ -117,7 +125,10 @@ static void conv_channel(const conv_job *j, int64_t n, int64_t o) {
             size_t at = (size_t)(((n * O + o) * OH + oh) * OW + ow);
             float u = (float)acc * m;
             if (r) u += rk * (float)(qget(j->res, r->dtype, at) - r->zero_point);
-            qput(j->out, j->y->dtype, at, act_units(op, u, sy), j->y->zero_point);
+            if (j->y->dtype == AIM_DTYPE_FLOAT)
+                ((float *)j->out)[at] = act_units(op, u, sy);
+            else
+                qput(j->out, j->y->dtype, at, act_units(op, u, sy), j->y->zero_point);
         }
 }
 

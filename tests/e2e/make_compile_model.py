@@ -4,8 +4,19 @@
 make_compile_model.py conv OUT.onnx     conv-relu-conv-add-maxpool on `image-` [1,3,64,64] with a
                                         doc_string normalisation, then Reshape + Softmax
                                         (post-processing that must stay ONNX)
+make_compile_model.py pair OUT.onnx     conv (3->8, 3x3, no activation) -> conv (1x1) -> Relu on
+                                        `image-` [1,3,64,64], output `y`; channel 0 between the
+                                        convs is scaled up 100x and read 100x weaker, so the
+                                        function is ordinary but that channel's range dwarfs the
+                                        others (what equalization is for)
 make_compile_model.py noquant OUT.onnx  only Reshape + Softmax: nothing to quantize
 make_compile_model.py input IN.pb       a random `image-` tensor (normalised range) as TensorProto
+make_compile_model.py image IN.pb PHOTO OUT.onnx OUT2.onnx
+                                        PHOTO prepared like aim does (Pillow bilinear resize to
+                                        64x64, (pixel - 127.5) / 64, NCHW) as the `image-`
+                                        TensorProto; OUT.onnx (and OUT2.onnx) are rewritten with
+                                        the region output `p1` (the logits before Reshape +
+                                        Softmax) as an extra graph output
 """
 import json
 import sys
@@ -43,6 +54,30 @@ def conv_model(path):
     save(graph, path)
 
 
+def pair_model(path):
+    rng = np.random.default_rng(7)
+    w1 = rng.normal(0, 0.3, (8, 3, 3, 3)).astype(np.float32)
+    b1 = rng.normal(0, 0.1, 8).astype(np.float32)
+    w2 = rng.normal(0, 0.3, (8, 8, 1, 1)).astype(np.float32)
+    b2 = rng.normal(0, 0.1, 8).astype(np.float32)
+    w1[0] *= 100
+    b1[0] *= 100
+    w2[:, 0] /= 100
+    inits = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(b1, "b1"),
+             numpy_helper.from_array(w2, "w2"), numpy_helper.from_array(b2, "b2")]
+    nodes = [
+        helper.make_node("Conv", ["image-", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["c1", "w2", "b2"], ["c2"], name="conv2"),
+        helper.make_node("Relu", ["c2"], ["y"], name="relu2"),
+    ]
+    graph = helper.make_graph(
+        nodes, "pair",
+        [helper.make_tensor_value_info("image-", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 64, 64])], inits)
+    graph.doc_string = json.dumps({"means": [127.5, 127.5, 127.5], "vars": [64, 64, 64]})
+    save(graph, path)
+
+
 def noquant_model(path):
     inits = [numpy_helper.from_array(np.array([1, -1], np.int64), "flat")]
     nodes = [helper.make_node("Reshape", ["image-", "flat"], ["f1"], name="flatten"),
@@ -69,5 +104,18 @@ def input_pb(path):
         f.write(numpy_helper.from_array(x, "image-").SerializeToString())
 
 
+def image_pb(path, photo, *models):
+    from PIL import Image
+    img = Image.open(photo).convert("RGB").resize((64, 64), Image.BILINEAR)
+    x = ((np.asarray(img, dtype=np.float32) - 127.5) / 64).transpose(2, 0, 1)[None]
+    with open(path, "wb") as f:
+        f.write(numpy_helper.from_array(np.ascontiguousarray(x), "image-").SerializeToString())
+    for m_path in models:
+        m = onnx.load(m_path)
+        m.graph.output.append(helper.make_tensor_value_info("p1", TensorProto.FLOAT, None))
+        onnx.save(m, m_path)
+
+
 if __name__ == "__main__":
-    {"conv": conv_model, "noquant": noquant_model, "input": input_pb}[sys.argv[1]](sys.argv[2])
+    {"conv": conv_model, "pair": pair_model, "noquant": noquant_model, "input": input_pb,
+     "image": image_pb}[sys.argv[1]](*sys.argv[2:])

@@ -491,10 +491,13 @@ static void test_split(void **state) {
     attr_int(add_node(g, "Split", "c,odd", "p,q"), "axis", 1);
     conv(g, "b", "cb", 16, 8, 1, 1, true);
     add_node(g, "Add", "a,cb", "y");
+    attr_int(add_node(g, "Split", "c,even", "unread,kept"), "axis", 1); /* YOLOv4-tiny's route */
+    conv(g, "kept", "k", 16, 8, 1, 1, true);
     output(m, "y");
     output(m, "p");
     output(m, "q");
-    check_model(m, 3);
+    output(m, "k");
+    check_model(m, 5);
 }
 
 /* A conv output read by a reference node, a fast node and the caller at once. */
@@ -511,6 +514,52 @@ static void test_mixed_readers(void **state) {
     output(m, "sum");
     output(m, "c2");
     check_model(m, 3);
+}
+
+/* Concats written in place (their inputs aliases into their buffer): an input also read by a
+ * Split, a Split part as an input, a last input whose channels do not fill a block; and a
+ * Concat of inputs already in place elsewhere (a real concat step). */
+static void test_concat_in_place(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,4,12,10", 13);
+    Onnx__GraphProto *g = m->graph;
+    attr_ints(conv(g, "x", "a0", 4, 16, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "Relu", "a0", "a");
+    int64_t dims[1] = {2}, halves[2] = {8, 8};
+    TB_APPEND(g->initializer, g->n_initializer,
+              tb_tensor("halves", AIM_DTYPE_INT64, 1, dims, halves, sizeof halves));
+    attr_int(add_node(g, "Split", "a,halves", "lo,hi"), "axis", 1);
+    conv(g, "hi", "b", 8, 8, 1, 1, true);
+    attr_int(add_node(g, "Concat", "a,b", "cat1"), "axis", 1);
+    conv(g, "b", "c", 8, 5, 1, 1, true);
+    attr_int(add_node(g, "Concat", "lo,c", "cat2"), "axis", 1);
+    attr_int(add_node(g, "Concat", "b,c", "cat3"), "axis", 1);
+    conv(g, "cat1", "y1", 24, 8, 1, 1, true);
+    conv(g, "cat2", "y2", 13, 8, 1, 1, true);
+    conv(g, "cat3", "y3", 13, 8, 1, 1, true);
+    output(m, "y1");
+    output(m, "y2");
+    output(m, "y3");
+    check_model(m, 10);
+}
+
+/* Kernels big enough for two threads next to small ones made for one (plan.c's SMALL_*), and
+ * convolutions writing graph outputs in their own layout, reordered to plain. */
+static void test_thread_mix(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,16,32,32", 13);
+    Onnx__GraphProto *g = m->graph;
+    attr_ints(conv(g, "x", "big", 16, 32, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "Relu", "big", "r");
+    conv(g, "r", "y", 32, 8, 1, 1, true); /* small, a graph output */
+    attr_ints(conv(g, "r", "z", 32, 16, 3, 1, false), "pads", "1,1,1,1"); /* big output */
+    Onnx__NodeProto *p = add_node(g, "MaxPool", "r", "p");
+    attr_ints(p, "kernel_shape", "2,2");
+    attr_ints(p, "strides", "2,2");
+    output(m, "y");
+    output(m, "z");
+    output(m, "p");
+    check_model(m, 5);
 }
 
 int main(void) {
@@ -531,6 +580,8 @@ int main(void) {
         cmocka_unit_test(test_resize),
         cmocka_unit_test(test_mixed_readers),
         cmocka_unit_test(test_split),
+        cmocka_unit_test(test_thread_mix),
+        cmocka_unit_test(test_concat_in_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

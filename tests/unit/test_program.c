@@ -445,6 +445,77 @@ static void test_conv_vs_float_weights(void **state) {
     aim_program_free(p);
 }
 
+/* A conv writing a float32 program output directly (residual and ReLU fused): the reference
+ * computes relu(acc * sx * sw[o] + sr * (r - zr)) unrounded and unclipped, from the exact
+ * integers; the oneDNN executor (which runs such convs on the reference) gives the same bytes. */
+static void test_conv_float_output(void **state) {
+    (void)state;
+    aim_program *p = aim_program_new("cpu-int8");
+    int x = tensor4(p, AIM_DTYPE_FLOAT, 4, 6, 5, 0, 0);
+    int q = tensor4(p, AIM_DTYPE_UINT8, 4, 6, 5, 1 / 30.0f, 100);
+    int y = tensor4(p, AIM_DTYPE_FLOAT, 4, 6, 5, 0, 0);
+    aim_prog_op qop = op_new(AIM_PROG_QUANTIZE, x, q);
+    add_op(p, &qop);
+    add_conv(p, q, y,
+             (conv_spec){.k = 3,
+                         .stride = 1,
+                         .pad = 1,
+                         .group = 1,
+                         .act = AIM_PROG_ACT_RELU,
+                         .residual = q,
+                         .bias = true});
+    assert_int_equal(aim_program_set_io(p, &x, 1, &y, 1), AIM_OK);
+    if (aim_program_validate(p) != AIM_OK) fail_msg("invalid: %s", aim_last_error());
+    float *in = random_input(p, 6.0f); /* beyond the u8 range: saturates at the input only */
+    outputs r = run_ref(p, in);
+    const aim_prog_op *c = &p->ops[1];
+    const aim_prog_tensor *qt = &p->tensors[q];
+    double big = 0;
+    for (int o = 0; o < 4; o++)
+        for (int h = 0; h < 6; h++)
+            for (int w = 0; w < 5; w++) {
+                int64_t acc = c->bias[o];
+                for (int i = 0; i < 4; i++)
+                    for (int kh = 0; kh < 3; kh++)
+                        for (int kw = 0; kw < 3; kw++) {
+                            int ih = h - 1 + kh, iw = w - 1 + kw;
+                            if (ih < 0 || ih > 5 || iw < 0 || iw > 4) continue;
+                            double v =
+                                fmin(fmax(rint(in[(i * 6 + ih) * 5 + iw] * 30.0) + 100, 0), 255);
+                            acc += (int64_t)(v - 100) * c->weights[((o * 4 + i) * 3 + kh) * 3 + kw];
+                        }
+                double res = fmin(fmax(rint(in[(o * 6 + h) * 5 + w] * 30.0) + 100, 0), 255) - 100;
+                double want = fmax((double)acc * qt->scale * c->w_scale[o] + qt->scale * res, 0);
+                double got = r.out[0][(o * 6 + h) * 5 + w];
+                assert_true(fabs(got - want) <= 1e-5 * fmax(1, fabs(want)));
+                big = fmax(big, got);
+            }
+    assert_true(big > 0);
+    size_t fallbacks = 0;
+    outputs e = run_exec(p, in, &fallbacks);
+    assert_true(fallbacks >= 1);
+    assert_memory_equal(e.out[0], r.out[0], 4 * 6 * 5 * sizeof(float));
+    free_outputs(r);
+    free_outputs(e);
+    free(in);
+    aim_program_free(p);
+}
+
+/* A float32 output is for convs only: a pooling op writing one is refused. */
+static void test_float_output_conv_only(void **state) {
+    (void)state;
+    aim_program *p = aim_program_new("cpu-int8");
+    int x = tensor4(p, AIM_DTYPE_FLOAT, 2, 4, 4, 0, 0);
+    int q = tensor4(p, AIM_DTYPE_UINT8, 2, 4, 4, 0.1f, 0);
+    int y = tensor4(p, AIM_DTYPE_FLOAT, 2, 2, 2, 0, 0);
+    aim_prog_op qop = op_new(AIM_PROG_QUANTIZE, x, q);
+    add_op(p, &qop);
+    add_window(p, AIM_PROG_MAXPOOL, q, y, 2, 2, 0, false);
+    assert_int_equal(aim_program_set_io(p, &x, 1, &y, 1), AIM_OK);
+    assert_int_equal(aim_program_validate(p), AIM_ERR_INVALID_ARG);
+    aim_program_free(p);
+}
+
 /* ---- oneDNN executor vs reference ---------------------------------------------------------- */
 
 /* Compares two runs output by output in steps of each output's source tensor. */
@@ -953,13 +1024,21 @@ static void test_onnx_kernel(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reference_vs_float), cmocka_unit_test(test_conv_vs_float_weights),
-        cmocka_unit_test(test_exec_vs_reference),  cmocka_unit_test(test_exec_fallbacks),
-        cmocka_unit_test(test_round_trip),         cmocka_unit_test(test_truncated_everywhere),
-        cmocka_unit_test(test_header_refusals),    cmocka_unit_test(test_content_refusals),
-        cmocka_unit_test(test_validate_refusals),  cmocka_unit_test(test_check_runnable),
-        cmocka_unit_test(test_onnx_kernel),        cmocka_unit_test(test_exec_concurrent),
+        cmocka_unit_test(test_reference_vs_float),
+        cmocka_unit_test(test_conv_vs_float_weights),
+        cmocka_unit_test(test_exec_vs_reference),
+        cmocka_unit_test(test_exec_fallbacks),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_truncated_everywhere),
+        cmocka_unit_test(test_header_refusals),
+        cmocka_unit_test(test_content_refusals),
+        cmocka_unit_test(test_validate_refusals),
+        cmocka_unit_test(test_check_runnable),
+        cmocka_unit_test(test_onnx_kernel),
+        cmocka_unit_test(test_exec_concurrent),
         cmocka_unit_test(test_exec_conv_shapes),
+        cmocka_unit_test(test_conv_float_output),
+        cmocka_unit_test(test_float_output_conv_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

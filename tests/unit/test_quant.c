@@ -1,7 +1,7 @@
 /*
  * test_quant.c: the quant module on known distributions: minmax scale and zero point,
- * percentile ignoring an outlier, entropy clipping a long tail, per-channel weight round-trip
- * error bounds, bias rounding and saturation, agreement metrics, method names.
+ * percentile ignoring an outlier, entropy and mse clipping a long tail, per-channel weight
+ * round-trip error bounds, bias rounding and saturation, agreement metrics, method names.
  */
 #include "quant/quant.h"
 
@@ -159,11 +159,46 @@ static void test_agreement(void **state) {
     assert_float_equal(aim_quant_agree_cosine(&h), -1.0, 1e-12);
 }
 
+/* Mean squared error of quantizing x with p (round to nearest, saturate). */
+static double quant_mse(const float *x, size_t n, const aim_quant_params *p) {
+    double e = 0;
+    for (size_t i = 0; i < n; i++) {
+        double q = rint(x[i] / p->scale) + p->zero_point;
+        q = q < 0 ? 0 : q > 255 ? 255 : q;
+        double d = (q - p->zero_point) * p->scale - x[i];
+        e += d * d;
+    }
+    return e / (double)n;
+}
+
+/* An exponential distribution (long tail): mse clips the tail, and its range really has a
+ * smaller quantization error on the data than minmax's and percentile's. */
+static void test_mse_clips_long_tail(void **state) {
+    (void)state;
+    size_t n = 200000;
+    float *x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)-log(((double)i + 0.5) / (double)n);
+    aim_quant_stats s;
+    stats_of(&s, x, n);
+    aim_quant_params pm, pp, pe;
+    assert_int_equal(aim_quant_choose(&s, AIM_CALIB_MSE, &pe), AIM_OK);
+    assert_int_equal(aim_quant_choose(&s, AIM_CALIB_MINMAX, &pm), AIM_OK);
+    assert_int_equal(aim_quant_choose(&s, AIM_CALIB_PERCENTILE, &pp), AIM_OK);
+    assert_true(pe.hi < 0.9f * pm.hi && pe.hi > 3.0f);
+    assert_int_equal(pe.zero_point, 0);
+    assert_true(quant_mse(x, n, &pe) < quant_mse(x, n, &pm));
+    assert_true(quant_mse(x, n, &pe) <= quant_mse(x, n, &pp));
+    free(x);
+}
+
 static void test_method_names(void **state) {
     (void)state;
     aim_calib_method m;
     assert_true(aim_calib_method_parse("entropy", &m));
     assert_int_equal(m, AIM_CALIB_ENTROPY);
+    assert_true(aim_calib_method_parse("mse", &m));
+    assert_int_equal(m, AIM_CALIB_MSE);
     assert_false(aim_calib_method_parse("kl", &m));
     assert_string_equal(aim_calib_method_name(AIM_CALIB_PERCENTILE), "percentile");
     aim_quant_stats s;
@@ -182,6 +217,7 @@ int main(void) {
         cmocka_unit_test(test_weights_round_trip),
         cmocka_unit_test(test_bias_rounding),
         cmocka_unit_test(test_agreement),
+        cmocka_unit_test(test_mse_clips_long_tail),
         cmocka_unit_test(test_method_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
