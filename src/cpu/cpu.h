@@ -8,6 +8,9 @@
  *   - a kernel step runs a oneDNN primitive built at load time: one graph node, or a node with
  *     the nodes fused into it (BatchNormalization folded into Conv weights, activations, SiLU
  *     and a residual Add as post-ops), or a reorder between two layouts of one value.
+ *   - a channel Concat whose inputs are all written by kernel steps has no step: its inputs are
+ *     aliases, written straight into their place in its buffer (alias_of, alias_offset); a run
+ *     gives the concatenation a buffer that lives from its first input's step to its last reader.
  *
  * Values produced by kernel steps keep the layout their primitive prefers (nChw8c on AVX2,
  * nChw16c on AVX-512...). A consumer that needs another layout (a reference kernel needs plain)
@@ -16,9 +19,14 @@
  * re-laid-out weight is made once here; a run only creates oneDNN memory objects around its
  * own buffers, so concurrent runs share nothing mutable.
  *
- * Threads: oneDNN is built on OpenMP here; a run sets the calling thread's OpenMP thread count
- * (omp_set_num_threads is per thread in libgomp) to the session's count for its duration, and
- * planning does the same, since oneDNN sizes its work split when a primitive is created.
+ * Threads: oneDNN is built on OpenMP here (Debian's build: no threadpool interop); a run sets
+ * the calling thread's OpenMP thread count (omp_set_num_threads is per thread in libgomp) to the
+ * session's count for its duration, and planning does the same, since oneDNN sizes its work
+ * split when a primitive is created. Kernels with little work (plan.c: SMALL_FLOPS,
+ * SMALL_BYTES) are made for and run on one thread, so they start no OpenMP team. libgomp's
+ * wait policy (OMP_WAIT_POLICY, GOMP_SPINCOUNT) is read from the environment when it is
+ * loaded; the `aim` command sets OMP_WAIT_POLICY=PASSIVE on a busy machine unless the user set
+ * either (see src/cli/main.c); a program using the library sets them itself.
  *
  * AIM_CPU_PLAN=1 in the environment prints each session's steps to stderr when it is created
  * (kernel names such as conv+bn+relu, layouts, reorders, reference nodes).
@@ -70,6 +78,8 @@ typedef struct {
     size_t n_values;      /* the graph's values, then the copies this plan added */
     int *copy_of;         /* per value: -1, or the value whose dtype/shape a copy has */
     size_t *bytes;        /* per value: bytes its layout needs; 0: dense row-major */
+    int *alias_of;        /* per value: -1, or the value whose buffer holds it (Concat) */
+    size_t *alias_offset; /* per value: where in that buffer it starts, in bytes */
     size_t scratch_bytes; /* per-run oneDNN scratchpad (largest over kernels) */
     size_t fast_nodes;    /* graph nodes executed inside kernel steps */
     void *engine;         /* dnnl_engine_t; NULL in reference-only plans */

@@ -46,7 +46,8 @@ struct aim_cpu_kernel {
     dnnl_memory_desc_t const_md[2];
     void *const_data[2];
     size_t scratch_bytes;
-    bool view; /* src_md are views (sub-memories) of the sources' whole layouts: no reorder */
+    int threads; /* OpenMP threads it was made for and runs on; 0: the session's count */
+    bool view;   /* src_md are views (sub-memories) of the sources' whole layouts: no reorder */
     /* A kernel of aim's own instead of a primitive (concatenation by block copies). */
     void (*custom)(const aim_cpu_kernel *k, void *const *src, void *dst);
     size_t outer;                  /* custom concat: rows */
@@ -84,6 +85,10 @@ aim_cpu_kernel *aim_cpu_reorder_create(dnnl_engine_t engine, const dnnl_memory_d
  * start on a block boundary. */
 aim_cpu_kernel *aim_cpu_part_create(dnnl_engine_t engine, const dnnl_memory_desc_t *whole, int rank,
                                     const int64_t *dims, const int64_t *offsets, bool plain_dst);
+
+/* A layout of the same kind as `whole` (plain, channels-last or channel-blocked) for `dims`. */
+void aim_cpu_like(const dnnl_memory_desc_t *whole, int rank, const dnnl_dims_t dims,
+                  dnnl_memory_desc_t *out);
 
 /* Node kernels (conv.c, ops.c): NULL when the node's parameters are not supported. */
 aim_cpu_kernel *aim_cpu_conv_create(const aim_cpu_build *b);

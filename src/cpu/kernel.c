@@ -171,6 +171,8 @@ struct aim_cpu_run {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     int old_threads;
+    int threads; /* the session's count */
+    int current; /* the count set now */
 };
 
 int aim_cpu_set_threads(int threads) {
@@ -192,6 +194,7 @@ aim_status aim_cpu_run_begin(const aim_cpu_plan *p, int threads, aim_cpu_run **o
         return aim_error(AIM_ERR_INTERNAL, "cannot create a oneDNN stream");
     }
     r->old_threads = aim_cpu_set_threads(threads);
+    r->threads = r->current = threads;
     *out = r;
     return AIM_OK;
 }
@@ -208,6 +211,12 @@ aim_status aim_cpu_kernel_run(aim_cpu_run *r, const aim_cpu_kernel *k, void *con
     if (k->custom) {
         k->custom(k, src, dst);
         return AIM_OK;
+    }
+    /* Small kernels were made for fewer threads (see plan.c): run them on that many. */
+    int want = k->threads > 0 && k->threads < r->threads ? k->threads : r->threads;
+    if (want != r->current) {
+        aim_cpu_set_threads(want);
+        r->current = want;
     }
     dnnl_exec_arg_t args[AIM_CPU_MAX_SRC + 4] = {{0, NULL}};
     int n = 0;

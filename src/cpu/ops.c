@@ -54,9 +54,6 @@ static bool float_in(const aim_cpu_build *b, int i) {
     return t && t->dtype == AIM_DTYPE_FLOAT && t->rank >= 1 && t->rank <= 6;
 }
 
-static void like(const dnnl_memory_desc_t *whole, int rank, const dnnl_dims_t dims,
-                 dnnl_memory_desc_t *out);
-
 /* ---- Element-wise -------------------------------------------------------------------------- */
 
 aim_cpu_kernel *aim_cpu_eltwise_create(const aim_cpu_build *b) {
@@ -185,7 +182,7 @@ static aim_cpu_kernel *copy_concat(const aim_cpu_build *b, int axis,
         dnnl_dims_t d;
         for (int j = 0; j < t->rank; j++)
             d[j] = t->dims[j];
-        like(dst, t->rank, d, &k->src_md[i]);
+        aim_cpu_like(dst, t->rank, d, &k->src_md[i]);
         if (!rows_contiguous(&k->src_md[i], axis)) {
             aim_cpu_kernel_free(k);
             return NULL;
@@ -224,7 +221,7 @@ aim_cpu_kernel *aim_cpu_concat_create(const aim_cpu_build *b) {
     out_md(b, &dst);
     /* oneDNN's own choice for `any` is plain as soon as one source is (a constant padding
      * block, say), which would push every reader back to plain layouts. */
-    if (!b->plain_dst && lead >= 0) like(&srcs[lead], y->rank, dst.dims, &dst);
+    if (!b->plain_dst && lead >= 0) aim_cpu_like(&srcs[lead], y->rank, dst.dims, &dst);
     aim_cpu_kernel *copy = copy_concat(b, (int)axis, &dst);
     if (copy) return copy;
     dnnl_primitive_attr_t attr = aim_cpu_attr(NULL);
@@ -464,9 +461,8 @@ aim_cpu_kernel *aim_cpu_matmul_create(const aim_cpu_build *b) {
 
 /* ---- Parts of a tensor (Split) ------------------------------------------------------------- */
 
-/* A layout of the same kind as `whole` (plain, channels-last or channel-blocked) for `dims`. */
-static void like(const dnnl_memory_desc_t *whole, int rank, const dnnl_dims_t dims,
-                 dnnl_memory_desc_t *out) {
+void aim_cpu_like(const dnnl_memory_desc_t *whole, int rank, const dnnl_dims_t dims,
+                  dnnl_memory_desc_t *out) {
     static const dnnl_format_tag_t tags[6][5] = {
         [3] = {dnnl_abc, dnnl_aBc8b, dnnl_aBc16b, dnnl_acb},
         [4] = {dnnl_abcd, dnnl_aBcd8b, dnnl_aBcd16b, dnnl_acdb, dnnl_aBcd4b},
@@ -492,7 +488,7 @@ aim_cpu_kernel *aim_cpu_part_create(dnnl_engine_t engine, const dnnl_memory_desc
     if (plain_dst)
         dnnl_memory_desc_init_by_tag(&dst, rank, d, dnnl_f32, aim_cpu_plain_tag(rank));
     else
-        like(whole, rank, d, &dst);
+        aim_cpu_like(whole, rank, d, &dst);
     aim_cpu_kernel *k = aim_cpu_reorder_create(engine, &part, &dst);
     if (k) {
         snprintf(k->name, sizeof k->name, "split");

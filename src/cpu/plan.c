@@ -70,7 +70,12 @@ static aim_status grow_values(planner *pl) {
     if (lay) pl->lay = lay;
     bool *ready = realloc(pl->ready, cap * sizeof *ready);
     if (ready) pl->ready = ready;
-    if (!copy_of || !bytes || !lay || !ready) return aim_error(AIM_ERR_NOMEM, "out of memory");
+    int *alias_of = realloc(p->alias_of, cap * sizeof *alias_of);
+    if (alias_of) p->alias_of = alias_of;
+    size_t *alias_offset = realloc(p->alias_offset, cap * sizeof *alias_offset);
+    if (alias_offset) p->alias_offset = alias_offset;
+    if (!copy_of || !bytes || !lay || !ready || !alias_of || !alias_offset)
+        return aim_error(AIM_ERR_NOMEM, "out of memory");
     pl->cap_values = cap;
     return AIM_OK;
 }
@@ -81,6 +86,8 @@ static aim_status new_value(planner *pl, int copy_of, int *out) {
     size_t v = pl->p->n_values++;
     pl->p->copy_of[v] = copy_of;
     pl->p->bytes[v] = 0;
+    pl->p->alias_of[v] = -1;
+    pl->p->alias_offset[v] = 0;
     memset(&pl->lay[v], 0, sizeof pl->lay[v]);
     pl->ready[v] = false;
     *out = (int)v;
@@ -125,6 +132,59 @@ static const aim_tensor *info(const planner *pl, int v) {
     return pl->g->values[root].info;
 }
 
+/* Work below which a kernel runs on one thread (about 60-100 us of work): starting and joining
+ * an OpenMP team costs ~5 us when the other thread spins, ~20 us to far more when it sleeps
+ * (a passive wait policy; waking an idle virtual CPU) or when another process holds its core,
+ * more than splitting such a kernel saves. */
+#define SMALL_FLOPS 3e6
+#define SMALL_BYTES (256 * 1024)
+
+static int threads_for(const planner *pl, double flops, double bytes) {
+    return flops < SMALL_FLOPS && bytes < SMALL_BYTES ? 1 : pl->g->threads;
+}
+
+/* Threads for node n writing `out`: multiply-adds for convolutions and products, else the
+ * bytes it writes. */
+static int node_threads(const planner *pl, const aim_cpu_node *n, int out) {
+    const aim_tensor *y = info(pl, out);
+    double elems = (double)aim_tensor_count(y), flops = 0;
+    bool product = aim_cpu_op_is(n, "Conv") || aim_cpu_op_is(n, "ConvTranspose") ||
+                   aim_cpu_op_is(n, "Gemm") || aim_cpu_op_is(n, "MatMul");
+    if (product && n->n_in > 1 && n->in[1] >= 0) {
+        const aim_tensor *w = pl->g->values[n->in[1]].info;
+        int64_t per =
+            y->rank > 1
+                ? y->dims[aim_cpu_op_is(n, "MatMul") || aim_cpu_op_is(n, "Gemm") ? y->rank - 1 : 1]
+                : 1;
+        flops = 2.0 * elems * (double)aim_tensor_count(w) / (double)(per > 0 ? per : 1);
+        return threads_for(pl, flops, 0);
+    }
+    return threads_for(pl, 0, elems * 4);
+}
+
+/* Makes a kernel with fn(b) for `threads` OpenMP threads (oneDNN sizes its work split when a
+ * primitive is created) and records the count for runs. */
+static aim_cpu_kernel *make_for(const planner *pl, int threads,
+                                aim_cpu_kernel *(*fn)(const aim_cpu_build *b),
+                                const aim_cpu_build *b) {
+    aim_cpu_set_threads(threads);
+    aim_cpu_kernel *k = fn(b);
+    aim_cpu_set_threads(pl->g->threads);
+    if (k) k->threads = threads;
+    return k;
+}
+
+/* A reorder kernel between two layouts, for the threads its size deserves. */
+static aim_cpu_kernel *reorder_for(const planner *pl, const dnnl_memory_desc_t *from,
+                                   const dnnl_memory_desc_t *to) {
+    int threads = threads_for(pl, 0, (double)dnnl_memory_desc_get_size(to));
+    aim_cpu_set_threads(threads);
+    aim_cpu_kernel *k = aim_cpu_reorder_create(pl->engine, from, to);
+    aim_cpu_set_threads(pl->g->threads);
+    if (k) k->threads = threads;
+    return k;
+}
+
 /* The descriptor of v's current layout (plain when it has none). */
 static bool current_md(const planner *pl, int v, dnnl_memory_desc_t *md) {
     if (pl->lay[v].blocked) {
@@ -159,7 +219,7 @@ static aim_status copy_in(planner *pl, int v, const dnnl_memory_desc_t *md, int 
             return AIM_OK;
         }
     }
-    aim_cpu_kernel *k = aim_cpu_reorder_create(pl->engine, &cur, md);
+    aim_cpu_kernel *k = reorder_for(pl, &cur, md);
     if (!k) return aim_error(AIM_ERR_INTERNAL, "oneDNN cannot reorder a value");
     int c;
     aim_status st = new_value(pl, root, &c);
@@ -220,6 +280,15 @@ static bool static_float(const planner *pl, int v) {
     return true;
 }
 
+/* Whether a kernel of node n writing `out` must write plain row-major: graph outputs, except
+ * from a convolution, which still picks its own layout; emit_to_output then reorders the result
+ * to plain, far cheaper than a plain-destination convolution (a gemm fed by a reorder of its
+ * whole source). */
+static bool plain_output(const planner *pl, const aim_cpu_node *n, int out) {
+    return pl->g->values[out].graph_output && !aim_cpu_op_is(n, "Conv") &&
+           !aim_cpu_op_is(n, "ConvTranspose");
+}
+
 /* Common checks, then the build description with the sources' current layouts. */
 static bool prepare_build(planner *pl, const aim_cpu_node *n, int out, aim_cpu_build *b,
                           dnnl_memory_desc_t *mds) {
@@ -234,7 +303,7 @@ static bool prepare_build(planner *pl, const aim_cpu_node *n, int out, aim_cpu_b
     b->g = pl->g;
     b->node = n;
     b->out_value = out;
-    b->plain_dst = pl->g->values[out].graph_output;
+    b->plain_dst = plain_output(pl, n, out);
     return true;
 }
 
@@ -273,15 +342,21 @@ static aim_status emit_split(planner *pl, int pos) {
     int64_t axis = aim_cpu_attr_int(n, "axis", 0), offsets[AIM_MAX_RANK] = {0};
     if (t && axis < 0) axis += t->rank;
     ok = ok && axis >= 0 && axis < t->rank;
+    int threads = ok ? node_threads(pl, n, x) : 1; /* a part copies at most its whole input */
+    aim_cpu_set_threads(threads);
     for (int i = 0; ok && i < n->n_out; i++) {
         int v = n->out[i];
         ok = v >= 0 && static_float(pl, v);
         const aim_tensor *o = ok ? pl->g->values[v].info : NULL;
+        /* a part nothing reads is not made (YOLOv4-tiny's routes keep one half) */
+        bool dead = ok && pl->readers[v] == 0 && !pl->g->values[v].graph_output;
         ok = ok && o->rank == t->rank &&
-             (parts[i] = aim_cpu_part_create(pl->engine, &whole, t->rank, o->dims, offsets,
-                                             pl->g->values[v].graph_output));
+             (dead || (parts[i] = aim_cpu_part_create(pl->engine, &whole, t->rank, o->dims, offsets,
+                                                      pl->g->values[v].graph_output)));
         if (ok) offsets[axis] += o->dims[axis];
+        if (ok && parts[i]) parts[i]->threads = threads;
     }
+    aim_cpu_set_threads(pl->g->threads);
     if (!ok || offsets[axis] != t->dims[axis]) {
         for (int i = 0; i < n->n_out && i < AIM_CPU_MAX_SRC; i++)
             aim_cpu_kernel_free(parts[i]);
@@ -290,6 +365,7 @@ static aim_status emit_split(planner *pl, int pos) {
     pl->p->fast_nodes++;
     aim_status st = AIM_OK;
     for (int i = 0; i < n->n_out; i++) {
+        if (!parts[i]) continue;
         if (st == AIM_OK)
             st = emit_kernel(pl, parts[i], &x, n->out[i]);
         else
@@ -298,19 +374,124 @@ static aim_status emit_split(planner *pl, int pos) {
     return st;
 }
 
+/* Emits kernel k writing `out`; when out is a graph output and k's destination is not plain, k
+ * writes a copy in its own layout and a reorder step writes the plain graph output. */
+static aim_status emit_to_output(planner *pl, aim_cpu_kernel *k, const int *src, int out) {
+    dnnl_memory_desc_t plain;
+    const aim_tensor *t = info(pl, out);
+    if (!pl->g->values[out].graph_output ||
+        aim_cpu_plain_md(&plain, t->rank, t->dims) != dnnl_success ||
+        dnnl_memory_desc_equal(&plain, &k->dst_md))
+        return emit_kernel(pl, k, src, out);
+    aim_cpu_kernel *r = reorder_for(pl, &k->dst_md, &plain);
+    int c = -1;
+    aim_status st = r ? new_value(pl, out, &c) : aim_error(AIM_ERR_INTERNAL, "no output reorder");
+    if (st == AIM_OK)
+        st = emit_kernel(pl, k, src, c);
+    else
+        aim_cpu_kernel_free(k);
+    if (st == AIM_OK) {
+        set_layout(pl, out, &plain);
+        st = add_step(pl, -1, r, 1, &c, 1, &out);
+        r = st == AIM_OK ? NULL : r;
+    }
+    aim_cpu_kernel_free(r);
+    return st;
+}
+
+/* True when md keeps each channel range of a batch-1 tensor contiguous: plain, or blocked on
+ * channels only with the channel blocks outermost (nChw8c, not nhwc). */
+static bool channel_ranges_contiguous(const dnnl_memory_desc_t *md) {
+    dnnl_memory_desc_t plain;
+    if (md->ndims < 2 || md->dims[0] != 1) return false;
+    if (aim_cpu_plain_md(&plain, md->ndims, md->dims) == dnnl_success &&
+        dnnl_memory_desc_equal(&plain, md))
+        return true;
+    const dnnl_blocking_desc_t *blk = &md->format_desc.blocking;
+    if (md->format_kind != dnnl_blocked || blk->inner_nblks != 1 || blk->inner_idxs[0] != 1)
+        return false;
+    for (int d = 2; d < md->ndims; d++)
+        if (blk->strides[1] < blk->strides[d]) return false;
+    return true;
+}
+
+/* True when value v was written by a kernel step (so that step can write into another buffer). */
+static bool kernel_made(const planner *pl, int v) {
+    for (size_t i = 0; i < pl->p->n_steps; i++)
+        if (pl->p->steps[i].kernel && pl->p->steps[i].out[0] == v) return true;
+    return false;
+}
+
+/* True when value v can become an alias (part) of another buffer. */
+static bool can_alias(const planner *pl, int v) {
+    const aim_cpu_value *x = v >= 0 ? &pl->g->values[v] : NULL;
+    if (!x || x->constant || x->graph_input || x->graph_output || !pl->ready[v]) return false;
+    if (!static_float(pl, v)) return false;
+    for (size_t u = 0; u < pl->p->n_values; u++)
+        if (pl->p->alias_of[u] == v) return false; /* already holds aliases itself */
+    return pl->p->alias_of[v] < 0 && kernel_made(pl, v);
+}
+
+/* A Concat along channels of batch-1 tensors written by kernel steps: no step at all, each input
+ * is written in place into the concatenation's buffer. False (nothing changed) otherwise. */
+static bool concat_in_place(planner *pl, int pos) {
+    const aim_cpu_node *n = &pl->g->nodes[pos];
+    int out = n->n_out == 1 ? n->out[0] : -1;
+    if (out < 0 || !static_float(pl, out) || pl->g->values[out].graph_output || n->n_in < 1)
+        return false;
+    const aim_tensor *y = info(pl, out);
+    int64_t axis = aim_cpu_attr_int(n, "axis", 0);
+    if (axis < 0) axis += y->rank;
+    dnnl_memory_desc_t first, dst, want;
+    dnnl_dims_t dims;
+    for (int d = 0; d < y->rank; d++)
+        dims[d] = y->dims[d];
+    if (axis != 1 || !can_alias(pl, n->in[0]) || !current_md(pl, n->in[0], &first)) return false;
+    aim_cpu_like(&first, y->rank, dims, &dst);
+    if (!channel_ranges_contiguous(&dst)) return false;
+    const dnnl_blocking_desc_t *blk = &dst.format_desc.blocking;
+    int64_t block = blk->inner_nblks ? blk->inner_blks[0] : 1, c0 = 0, plane = 1;
+    for (int d = 2; d < y->rank; d++)
+        plane *= y->dims[d];
+    for (int i = 0; i < n->n_in; i++) {
+        int v = n->in[i];
+        dnnl_memory_desc_t have;
+        bool last = i == n->n_in - 1;
+        for (int j = 0; j < i; j++)
+            if (n->in[j] == v) return false;
+        if (!can_alias(pl, v) || !current_md(pl, v, &have)) return false;
+        const aim_tensor *t = info(pl, v);
+        aim_cpu_like(&dst, t->rank, have.dims, &want);
+        if (!dnnl_memory_desc_equal(&want, &have) || (!last && t->dims[1] % block)) return false;
+        c0 += t->dims[1];
+    }
+    if (c0 != y->dims[1]) return false;
+    c0 = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        pl->p->alias_of[n->in[i]] = out;
+        pl->p->alias_offset[n->in[i]] = (size_t)(c0 * plane) * sizeof(float);
+        c0 += info(pl, n->in[i])->dims[1];
+    }
+    set_layout(pl, out, &dst);
+    pl->ready[out] = true;
+    pl->p->fast_nodes++;
+    return true;
+}
+
 /* A node on its own: a fast kernel when one fits, its reference kernel otherwise. */
 static aim_status emit_single(planner *pl, int pos) {
     const aim_cpu_node *n = &pl->g->nodes[pos];
     if (aim_cpu_op_is(n, "Split")) return emit_split(pl, pos);
+    if (aim_cpu_op_is(n, "Concat") && concat_in_place(pl, pos)) return AIM_OK;
     creator fn = creator_for(n);
     aim_cpu_build b;
     dnnl_memory_desc_t mds[AIM_CPU_MAX_SRC];
     if (!fn || n->n_out < 1 || !prepare_build(pl, n, n->out[0], &b, mds))
         return emit_reference(pl, pos);
-    aim_cpu_kernel *k = fn(&b);
+    aim_cpu_kernel *k = make_for(pl, node_threads(pl, n, n->out[0]), fn, &b);
     if (!k) return emit_reference(pl, pos);
     pl->p->fast_nodes++;
-    return emit_kernel(pl, k, n->in, n->out[0]);
+    return emit_to_output(pl, k, n->in, n->out[0]);
 }
 
 /* ---- Chains -------------------------------------------------------------------------------- */
@@ -434,13 +615,13 @@ static aim_cpu_kernel *chain_kernel(planner *pl, const chain *c, int n_post, aim
     if (!prepare_build(pl, n, c->out, b, mds)) return NULL;
     if (c->swish_only) {
         b->swish = true;
-        return aim_cpu_eltwise_create(b);
+        return make_for(pl, node_threads(pl, n, c->out), aim_cpu_eltwise_create, b);
     }
     b->bn = c->bn >= 0 ? &pl->g->nodes[c->bn] : NULL;
     b->n_post = n_post;
     memcpy(b->post, c->post, sizeof b->post);
     b->out_value = n_post ? c->post_out[n_post - 1] : c->bn >= 0 ? c->post_out_bn : n->out[0];
-    b->plain_dst = pl->g->values[b->out_value].graph_output;
+    b->plain_dst = plain_output(pl, n, b->out_value);
     for (int i = 0; i < n_post; i++)
         if (b->post[i].sum) {
             /* the residual may have been produced after the chain was planned: its layout now */
@@ -448,7 +629,7 @@ static aim_cpu_kernel *chain_kernel(planner *pl, const chain *c, int n_post, aim
                 return NULL;
         }
     creator fn = creator_for(n);
-    return fn ? fn(b) : NULL;
+    return fn ? make_for(pl, node_threads(pl, n, c->out), fn, b) : NULL;
 }
 
 /* "conv+bn+sum+relu": what a fused kernel does, for AIM_CPU_PLAN listings. */
@@ -489,7 +670,7 @@ static aim_status emit_chain(planner *pl, chain *c) {
         pl->p->fast_nodes += (size_t)covered;
         name_chain(k, c, n_post);
         int src[2] = {pl->g->nodes[c->nodes[0]].in[0], c->residual};
-        st = emit_kernel(pl, k, src, b.out_value);
+        st = emit_to_output(pl, k, src, b.out_value);
     }
     for (int i = covered; i < c->n && st == AIM_OK; i++)
         st = emit_single(pl, c->nodes[i]);
@@ -577,9 +758,12 @@ static void dump(const aim_cpu_graph *g, const aim_cpu_plan *p) {
         const aim_tensor *t = root >= 0 ? g->values[root].info : NULL;
         char shape[64] = "";
         if (t) aim_tensor_shape_str(t, shape, sizeof shape);
+        char threads[24] = "";
+        if (s->kernel && s->kernel->threads > 0)
+            snprintf(threads, sizeof threads, "threads=%d", s->kernel->threads);
         fprintf(stderr, "step %3zu %-12s %-24s -> v%d%s %s\n", i,
                 s->node >= 0 ? "reference" : aim_cpu_kernel_name(s->kernel),
-                s->node >= 0 ? g->nodes[s->node].proto->op_type : "", v,
+                s->node >= 0 ? g->nodes[s->node].proto->op_type : threads, v,
                 v >= 0 && p->bytes[v] ? " (blocked)" : "", shape);
     }
 }
@@ -618,6 +802,8 @@ void aim_cpu_plan_free(aim_cpu_plan *p) {
     free(p->steps);
     free(p->copy_of);
     free(p->bytes);
+    free(p->alias_of);
+    free(p->alias_offset);
     if (p->engine) dnnl_engine_destroy(p->engine);
     free(p);
 }

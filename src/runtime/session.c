@@ -44,6 +44,9 @@ typedef struct {
     size_t arena_bytes;
     bool graph_output;
     size_t layout_bytes; /* bytes of a blocked layout (0: dense row-major) */
+    int alias_of;        /* -1, or the value whose buffer holds this one (plan's alias_of) */
+    size_t alias_offset; /* bytes into that buffer */
+    bool alias_root;     /* holds aliases: no step writes it, its buffer is set at run start */
 } value_slot;
 
 typedef struct {
@@ -100,6 +103,7 @@ static aim_status value_append(aim_session *s, const char *name, int *index) {
     v->info.rank = AIM_RANK_UNKNOWN;
     v->last_reader = -1;
     v->arena_offset = -1;
+    v->alias_of = -1;
     *index = (int)s->n_values++;
     return AIM_OK;
 }
@@ -401,14 +405,18 @@ static void mark_live(aim_session *s) {
 static aim_status add_plan_values(aim_session *s) {
     const aim_cpu_plan *pl = s->plan;
     for (size_t v = s->n_values; v < pl->n_values; v++) {
-        int idx, of = pl->copy_of[v];
+        int idx = 0, of = pl->copy_of[v];
         aim_status st = value_append(s, s->values[of].name, &idx);
         if (st != AIM_OK) return st;
         s->values[idx].info = s->values[of].info;
         s->values[idx].info.data = NULL;
     }
-    for (size_t v = 0; v < s->n_values; v++)
+    for (size_t v = 0; v < s->n_values; v++) {
         s->values[v].layout_bytes = pl->bytes[v];
+        s->values[v].alias_of = pl->alias_of[v];
+        s->values[v].alias_offset = pl->alias_offset[v];
+        if (pl->alias_of[v] >= 0) s->values[pl->alias_of[v]].alias_root = true;
+    }
     for (size_t i = 0; i < pl->n_steps; i++) {
         const aim_cpu_step *st = &pl->steps[i];
         for (int k = 0; k < st->n_in; k++)
@@ -484,18 +492,49 @@ static size_t value_bytes(const value_slot *v) {
     return bytes ? bytes : ARENA_ALIGN;
 }
 
-/* Lifetimes (first writing step .. last reading step) of the values the arena holds. */
+/* Widens item `at` (by value) to cover [first, last]; adds it when new. */
+static void cover(const aim_session *s, plan_item *items, int *at, size_t *n, int v, int first,
+                  int last) {
+    if (at[v] < 0) {
+        at[v] = (int)(*n)++;
+        items[at[v]] = (plan_item){v, first, last, value_bytes(&s->values[v])};
+    }
+    plan_item *it = &items[at[v]];
+    if (first < it->first) it->first = first;
+    if (last > it->last) it->last = last;
+}
+
+/* Lifetimes (first writing step .. last reading step) of the values the arena holds; an alias
+ * widens the lifetime of the buffer that holds it instead of having one. */
 static size_t lifetimes(aim_session *s, plan_item *items) {
     const aim_cpu_plan *pl = s->plan;
+    int *at = malloc((s->n_values + 1) * sizeof *at);
     size_t n = 0;
+    if (!at) return 0;
+    for (size_t v = 0; v < s->n_values; v++)
+        at[v] = -1;
     for (size_t i = 0; i < pl->n_steps; i++)
         for (int k = 0; k < pl->steps[i].n_out; k++) {
             int v = pl->steps[i].out[k];
             if (v < 0 || s->values[v].graph_output || !fully_static(&s->values[v].info)) continue;
             int last = s->values[v].last_reader > (int)i ? s->values[v].last_reader : (int)i;
-            items[n++] = (plan_item){v, (int)i, last, value_bytes(&s->values[v])};
+            int root = s->values[v].alias_of;
+            if (root >= 0 && s->values[root].last_reader > last) last = s->values[root].last_reader;
+            cover(s, items, at, &n, root >= 0 ? root : v, (int)i, last);
         }
+    free(at);
     return n;
+}
+
+/* Aliases live inside the buffer of the value holding them. */
+static void place_aliases(aim_session *s) {
+    for (size_t v = 0; v < s->n_values; v++) {
+        value_slot *a = &s->values[v];
+        if (a->alias_of < 0) continue;
+        const value_slot *root = &s->values[a->alias_of];
+        a->arena_offset = root->arena_offset + (int64_t)a->alias_offset;
+        a->arena_bytes = value_bytes(a);
+    }
 }
 
 /* Gives every intermediate whose shape is known at load time a fixed offset in one per-run
@@ -514,6 +553,7 @@ static aim_status plan_memory(aim_session *s) {
         if (offset + items[i].bytes > s->arena_bytes) s->arena_bytes = offset + items[i].bytes;
     }
     free(items);
+    place_aliases(s);
     return AIM_OK;
 }
 
@@ -785,8 +825,13 @@ aim_status aim_session_run(aim_session *s, const aim_tensor *inputs, aim_tensor 
         goto done;
     }
     if ((st = aim_cpu_run_begin(s->plan, s->threads, &r.cpu)) != AIM_OK) goto done;
-    for (size_t v = 0; v < s->n_values; v++)
+    for (size_t v = 0; v < s->n_values; v++) {
         if (s->values[v].constant) r.t[v] = s->values[v].info;
+        if (s->values[v].alias_root) { /* written piecewise by its aliases' steps */
+            r.t[v] = s->values[v].info;
+            r.t[v].data = r.arena + s->values[v].arena_offset;
+        }
+    }
     for (size_t i = 0; i < s->n_inputs; i++) {
         if ((st = check_input(s, i, &inputs[i])) != AIM_OK) goto done;
         r.t[s->inputs[i]] = inputs[i];
