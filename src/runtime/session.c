@@ -6,7 +6,8 @@
  *   2. nodes: each resolved to a kernel (aim_ops_find) and prepared; errors name the node.
  *   3. order: Kahn's topological sort; a name that nothing produces is an error.
  *   4. inference: in order, each node's infer runs on the static shapes; a node whose inputs are
- *      all constant is run right away and its outputs become constants (constant folding).
+ *      all constant, or that reads only shapes which are static (Shape, Size), is run right away
+ *      and its outputs become constants (constant folding).
  *   5. liveness: nodes that no graph output depends on are dropped.
  *   6. steps (src/cpu): each live node runs on a fast oneDNN kernel, fused into a neighbour's,
  *      or on its reference kernel; values may be kept in blocked layouts, with reorder steps
