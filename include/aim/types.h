@@ -49,6 +49,12 @@ size_t aim_dtype_size(int dtype);
 /* "float32", "int64", ...; "unknown" for numbers outside the list. Never NULL. */
 const char *aim_dtype_name(int dtype);
 
+/* float32, float64 and float16: the floating types the generic element accessors decode. */
+int aim_dtype_is_float(int dtype);
+
+/* The eight signed and unsigned integer types (not bool). */
+int aim_dtype_is_integer(int dtype);
+
 /* Parses a printable name ("float32", also "float") back; AIM_DTYPE_UNDEFINED if unknown. */
 aim_dtype aim_dtype_parse(const char *name);
 

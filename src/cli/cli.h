@@ -31,9 +31,6 @@ int aim_cli_fail_status(const char *cmd, aim_status st);
 /* True when argv[i] is -h or --help. */
 bool aim_cli_is_help(const char *arg);
 
-/* Prints `text` followed by a JSON-escaped version of s in double quotes. */
-void aim_cli_json_string(FILE *out, const char *s);
-
 #define AIM_CLI_COMMANDS(X)                                                                        \
     X(inspect, "show a model's inputs, outputs, metadata, operators and parameters")               \
     X(check, "check a model against the manager's conventions")                                    \
@@ -42,7 +39,7 @@ void aim_cli_json_string(FILE *out, const char *s);
     X(convert, "load a model and save it again (round trip)")                                      \
     X(run, "run a model on TensorProto inputs and summarise its outputs")                          \
     X(detect, "find objects in JPEG/PNG images with a conventions model")                          \
-    X(bench, "time a model on the CPU runtime: load, latency, throughput, memory")               \
+    X(bench, "time a model on the CPU runtime: load, latency, throughput, memory")                 \
     X(compile, "quantize a model's accelerable region to an int8 AimProgram with images")
 
 #define AIM_CLI_DECLARE(name, summary) int aim_cmd_##name(int argc, char **argv);

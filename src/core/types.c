@@ -33,3 +33,21 @@ aim_dtype aim_dtype_parse(const char *name) {
         if (dtype_rows[i].name && strcmp(dtype_rows[i].name, name) == 0) return (aim_dtype)i;
     return AIM_DTYPE_UNDEFINED;
 }
+
+int aim_dtype_is_float(int dtype) {
+    return dtype == AIM_DTYPE_FLOAT || dtype == AIM_DTYPE_DOUBLE || dtype == AIM_DTYPE_FLOAT16;
+}
+
+int aim_dtype_is_integer(int dtype) {
+    switch (dtype) {
+    case AIM_DTYPE_INT8:
+    case AIM_DTYPE_UINT8:
+    case AIM_DTYPE_INT16:
+    case AIM_DTYPE_UINT16:
+    case AIM_DTYPE_INT32:
+    case AIM_DTYPE_UINT32:
+    case AIM_DTYPE_INT64:
+    case AIM_DTYPE_UINT64: return 1;
+    default: return 0;
+    }
+}

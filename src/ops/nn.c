@@ -39,12 +39,8 @@ static int64_t product(const int64_t *dims, int n) {
 
 /* ---- float32 views of tensors -------------------------------------------------------------- */
 
-static bool is_float_type(int dtype) {
-    return dtype == AIM_DTYPE_FLOAT || dtype == AIM_DTYPE_FLOAT16 || dtype == AIM_DTYPE_DOUBLE;
-}
-
 static aim_status check_float(const aim_op_ctx *c, const aim_tensor *t, const char *what) {
-    if (!is_float_type(t->dtype))
+    if (!aim_dtype_is_float(t->dtype))
         return aim_op_fail(c, AIM_ERR_UNSUPPORTED, "%s has type %s (float32/16/64 expected)", what,
                            aim_dtype_name(t->dtype));
     return AIM_OK;
@@ -1015,7 +1011,7 @@ typedef struct {
 } matmul_shape;
 
 static bool is_matmul_type(int dtype) {
-    return is_float_type(dtype) || dtype == AIM_DTYPE_INT32 || dtype == AIM_DTYPE_INT64 ||
+    return aim_dtype_is_float(dtype) || dtype == AIM_DTYPE_INT32 || dtype == AIM_DTYPE_INT64 ||
            dtype == AIM_DTYPE_UINT32 || dtype == AIM_DTYPE_UINT64;
 }
 
@@ -1090,7 +1086,7 @@ static aim_status matmul_run(aim_op_ctx *c) {
     aim_status st = matmul_shape_of(c, &s);
     if (st != AIM_OK) return st;
     int64_t m = s.m, n = s.n, k = s.k, batches = product(s.batch, s.batch_rank);
-    bool floats = is_float_type(c->in[0]->dtype);
+    bool floats = aim_dtype_is_float(c->in[0]->dtype);
     fin a = {0}, b = {0};
     fout y = {0};
     if (floats && (st = fin_load(c, c->in[0], &a)) == AIM_OK &&

@@ -17,26 +17,8 @@
 
 /* ---- Element types and access ------------------------------------------------------------- */
 
-static bool is_float_type(int dt) {
-    return dt == AIM_DTYPE_FLOAT || dt == AIM_DTYPE_DOUBLE || dt == AIM_DTYPE_FLOAT16;
-}
-
-static bool is_int_type(int dt) {
-    switch (dt) {
-    case AIM_DTYPE_INT8:
-    case AIM_DTYPE_UINT8:
-    case AIM_DTYPE_INT16:
-    case AIM_DTYPE_UINT16:
-    case AIM_DTYPE_INT32:
-    case AIM_DTYPE_UINT32:
-    case AIM_DTYPE_INT64:
-    case AIM_DTYPE_UINT64: return true;
-    default: return false;
-    }
-}
-
 static bool is_numeric_type(int dt) {
-    return is_float_type(dt) || is_int_type(dt);
+    return aim_dtype_is_float(dt) || aim_dtype_is_integer(dt);
 }
 
 static double load_f64(const aim_tensor *t, size_t i) {
@@ -75,7 +57,7 @@ static void store_i64_sat(aim_tensor *t, size_t i, int64_t v) {
 static void store_f64_sat(aim_tensor *t, size_t i, double v) {
     if (t->dtype == AIM_DTYPE_FLOAT) {
         ((float *)t->data)[i] = (float)v;
-    } else if (is_float_type(t->dtype)) {
+    } else if (aim_dtype_is_float(t->dtype)) {
         aim_tensor_set_f64(t, i, v);
     } else if (isnan(v)) {
         store_i64_sat(t, i, 0);
@@ -97,7 +79,7 @@ static int compare_elems(const aim_tensor *t, size_t a, size_t b) {
         uint64_t x = ((const uint64_t *)t->data)[a], y = ((const uint64_t *)t->data)[b];
         return (x > y) - (x < y);
     }
-    if (is_int_type(t->dtype)) {
+    if (aim_dtype_is_integer(t->dtype)) {
         int64_t x = aim_tensor_get_i64(t, a), y = aim_tensor_get_i64(t, b);
         return (x > y) - (x < y);
     }
@@ -390,7 +372,7 @@ static aim_status reduce_run_f64(aim_op_ctx *c, const reduce_plan *p, reduce_kin
 
 /* Integer kinds whose result is an integer computation (exact in int64, wrapping on overflow). */
 static bool reduce_exact_in_int(reduce_kind k, int dtype) {
-    if (!is_int_type(dtype) || dtype == AIM_DTYPE_UINT64) return false;
+    if (!aim_dtype_is_integer(dtype) || dtype == AIM_DTYPE_UINT64) return false;
     return k == RK_SUM || k == RK_PROD || k == RK_MAX || k == RK_MIN || k == RK_L1 ||
            k == RK_SUM_SQUARE;
 }
@@ -509,7 +491,7 @@ static aim_status softmax_lanes(const aim_op_ctx *c, lanes *l) {
     aim_status st = aim_op_check_inputs(c, 1, 1);
     if (st != AIM_OK) return st;
     const aim_tensor *x = c->in[0];
-    if (!is_float_type(x->dtype))
+    if (!aim_dtype_is_float(x->dtype))
         return aim_op_fail(c, AIM_ERR_UNSUPPORTED, "element type %s is not supported",
                            aim_dtype_name(x->dtype));
     int64_t axis_attr;

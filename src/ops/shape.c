@@ -815,25 +815,6 @@ static aim_status scatter_reduction(const aim_op_ctx *c, int *red) {
     return aim_op_fail(c, AIM_ERR_UNSUPPORTED, "reduction '%s' is not supported", s);
 }
 
-/* Types aim_tensor_get_f64 decodes as floating point. */
-static bool is_float_type(int dtype) {
-    return dtype == AIM_DTYPE_FLOAT || dtype == AIM_DTYPE_DOUBLE || dtype == AIM_DTYPE_FLOAT16;
-}
-
-static bool is_integer_type(int dtype) {
-    switch (dtype) {
-    case AIM_DTYPE_INT8:
-    case AIM_DTYPE_UINT8:
-    case AIM_DTYPE_INT16:
-    case AIM_DTYPE_UINT16:
-    case AIM_DTYPE_INT32:
-    case AIM_DTYPE_UINT32:
-    case AIM_DTYPE_INT64:
-    case AIM_DTYPE_UINT64: return true;
-    default: return false;
-    }
-}
-
 /* Stores an integer into any integer type, wrapping like a two's-complement truncation. */
 static void set_i64(aim_tensor *t, size_t i, int64_t v) {
     uint64_t u = (uint64_t)v;
@@ -853,7 +834,7 @@ static void set_i64(aim_tensor *t, size_t i, int64_t v) {
 
 /* out[i] = out[i] (op) u[j], exact for 64-bit integers. */
 static void reduce_into(aim_tensor *out, size_t i, const aim_tensor *u, size_t j, int red) {
-    if (is_float_type(out->dtype)) {
+    if (aim_dtype_is_float(out->dtype)) {
         double a = aim_tensor_get_f64(out, i), b = aim_tensor_get_f64(u, j);
         double r = red == RED_ADD   ? a + b
                    : red == RED_MUL ? a * b
@@ -880,7 +861,7 @@ static aim_status scatternd_infer(aim_op_ctx *c) {
     if ((st = check_index_type(c, idx, "indices")) != AIM_OK) return st;
     if (u->dtype != x->dtype)
         return aim_op_fail(c, AIM_ERR_PARSE, "updates type differs from data");
-    if (red != RED_NONE && !is_float_type(x->dtype) && !is_integer_type(x->dtype))
+    if (red != RED_NONE && !aim_dtype_is_float(x->dtype) && !aim_dtype_is_integer(x->dtype))
         return aim_op_fail(c, AIM_ERR_UNSUPPORTED, "reduction on %s data",
                            aim_dtype_name(x->dtype));
     int r = x->rank, q = idx->rank;
@@ -1196,7 +1177,7 @@ static aim_status range_count(const aim_op_ctx *c, int64_t *count) {
     if (delta == 0 || isnan(delta) || isnan(start) || isnan(limit))
         return aim_op_fail(c, AIM_ERR_INVALID_ARG, "delta is zero or a value is NaN");
     double n = ceil((limit - start) / delta);
-    if (!is_float_type(s->dtype)) {
+    if (!aim_dtype_is_float(s->dtype)) {
         int64_t a = aim_tensor_get_i64(s, 0), b = aim_tensor_get_i64(l, 0);
         int64_t dl = aim_tensor_get_i64(d, 0);
         n = ceil(((double)b - (double)a) / (double)dl);
@@ -1232,7 +1213,7 @@ static aim_status range_run(aim_op_ctx *c) {
     const aim_tensor *s = c->in[0], *d = c->in[2];
     aim_tensor *y = c->out[0];
     size_t n = aim_tensor_count(y);
-    if (is_float_type(s->dtype)) {
+    if (aim_dtype_is_float(s->dtype)) {
         double start = aim_tensor_get_f64(s, 0), delta = aim_tensor_get_f64(d, 0);
         for (size_t i = 0; i < n; i++)
             aim_tensor_set_f64(y, i, start + (double)i * delta);
@@ -1253,7 +1234,7 @@ static aim_status nonzero_infer(aim_op_ctx *c) {
 }
 
 static bool is_nonzero(const aim_tensor *x, size_t i) {
-    if (is_float_type(x->dtype)) return aim_tensor_get_f64(x, i) != 0;
+    if (aim_dtype_is_float(x->dtype)) return aim_tensor_get_f64(x, i) != 0;
     if (x->dtype == AIM_DTYPE_BFLOAT16) return (((const uint16_t *)x->data)[i] & 0x7fff) != 0;
     if (x->dtype == AIM_DTYPE_COMPLEX64 || x->dtype == AIM_DTYPE_COMPLEX128) {
         size_t half = esize_of(x) / 2;

@@ -21,10 +21,6 @@ static bool available(const aim_tensor *t) {
     return t->data || aim_tensor_count(t) == 0;
 }
 
-static bool is_float_type(int dtype) {
-    return dtype == AIM_DTYPE_FLOAT || dtype == AIM_DTYPE_DOUBLE || dtype == AIM_DTYPE_FLOAT16;
-}
-
 static bool is_numeric(int dtype) {
     return aim_dtype_size(dtype) > 0 && dtype != AIM_DTYPE_BOOL && dtype != AIM_DTYPE_COMPLEX64 &&
            dtype != AIM_DTYPE_COMPLEX128 && dtype != AIM_DTYPE_BFLOAT16;
@@ -177,7 +173,7 @@ static aim_status resize_from_scales(const aim_op_ctx *c, const aim_tensor *scal
     int count = a->n_scales >= 0 ? a->n_scales : (int)aim_tensor_count(scales);
     if (count != n)
         return aim_op_fail(c, AIM_ERR_PARSE, "scales has %d values for %d axes", count, n);
-    if (scales && !is_float_type(scales->dtype))
+    if (scales && !aim_dtype_is_float(scales->dtype))
         return aim_op_fail(c, AIM_ERR_PARSE, "scales must be floating point");
     for (int i = 0; i < n; i++) {
         double s = a->n_scales >= 0 ? a->scales[i] : aim_tensor_get_f64(scales, (size_t)i);
@@ -241,7 +237,7 @@ static aim_status resize_make_plan(const aim_op_ctx *c, resize_plan *p, bool *re
     else
         st = aim_op_fail(c, AIM_ERR_PARSE, "exactly one of scales and sizes must be given");
     if (st != AIM_OK || !roi) return st;
-    if (aim_tensor_count(roi) != (size_t)(2 * n) || !is_float_type(roi->dtype))
+    if (aim_tensor_count(roi) != (size_t)(2 * n) || !aim_dtype_is_float(roi->dtype))
         return aim_op_fail(c, AIM_ERR_PARSE, "roi must hold %d floating-point values", 2 * n);
     for (int i = 0; i < n; i++) {
         p->roi_start[axes[i]] = aim_tensor_get_f64(roi, (size_t)i);
@@ -456,7 +452,7 @@ static aim_status nms_infer(aim_op_ctx *c) {
     aim_status st = aim_op_check_inputs(c, 2, 5);
     if (st != AIM_OK) return st;
     const aim_tensor *boxes = c->in[0], *scores = c->in[1];
-    if (!is_float_type(boxes->dtype) || !is_float_type(scores->dtype))
+    if (!aim_dtype_is_float(boxes->dtype) || !aim_dtype_is_float(scores->dtype))
         return aim_op_fail(c, AIM_ERR_UNSUPPORTED, "boxes and scores must be floating point");
     if (boxes->rank != 3 || boxes->dims[2] != 4 || scores->rank != 3 ||
         scores->dims[0] != boxes->dims[0] || scores->dims[2] != boxes->dims[1])
@@ -565,10 +561,10 @@ static aim_status roi_infer(aim_op_ctx *c) {
     const aim_tensor *x = c->in[0], *rois = c->in[1], *bi = c->in[2];
     roi_attrs a;
     if ((st = roi_parse(c, &a)) != AIM_OK) return st;
-    if (!is_float_type(x->dtype) || x->rank != 4 || x->dims[2] < 1 || x->dims[3] < 1)
+    if (!aim_dtype_is_float(x->dtype) || x->rank != 4 || x->dims[2] < 1 || x->dims[3] < 1)
         return aim_op_fail(c, AIM_ERR_PARSE,
                            "X must be a floating-point [N,C,H,W] tensor, H, W > 0");
-    if (rois->rank != 2 || rois->dims[1] != 4 || !is_float_type(rois->dtype))
+    if (rois->rank != 2 || rois->dims[1] != 4 || !aim_dtype_is_float(rois->dtype))
         return aim_op_fail(c, AIM_ERR_PARSE, "rois must be [R,4] floating point");
     if (bi->rank != 1 || bi->dims[0] != rois->dims[0] ||
         (bi->dtype != AIM_DTYPE_INT64 && bi->dtype != AIM_DTYPE_INT32))
