@@ -281,8 +281,8 @@ static void on_log(void *ctx, int level, const char *message) {
 /* ---- Outputs ------------------------------------------------------------------------------- */
 
 static int make_dir(const char *dir) {
-    if (mkdir(dir, 0755) == 0 || errno == EEXIST) return -1;
-    return aim_cli_fail("compile", "cannot create output folder '%s': %s", dir, strerror(errno));
+    aim_status st = aim_dir_create(dir);
+    return st == AIM_OK ? -1 : aim_cli_fail_status("compile", st);
 }
 
 /* "<dir>/<stem>.<target>.onnx" where stem is the model's file name without ".onnx". */

@@ -300,8 +300,8 @@ static char *output_path(const char *dir, size_t i) {
 
 static int write_outputs(const run_job *j, const char *dir) {
     if (!dir) return AIM_EXIT_OK;
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return aim_cli_fail("run", "%s: cannot create folder: %s", dir, strerror(errno));
+    aim_status made = aim_dir_create(dir);
+    if (made != AIM_OK) return aim_cli_fail_status("run", made);
     for (size_t i = 0; i < j->n_out; i++) {
         char *path = output_path(dir, i);
         if (!path) return aim_cli_fail("run", "out of memory");

@@ -101,6 +101,26 @@ aim_status aim_file_write_atomic(const char *path, const void *data, size_t size
     return st;
 }
 
+aim_status aim_dir_create(const char *path) {
+    char *copy = aim_strdup(path);
+    if (!copy) return aim_error(AIM_ERR_NOMEM, "out of memory");
+    aim_status st = AIM_OK;
+    for (char *p = copy + 1; st == AIM_OK; p++) {
+        bool end = *p == '\0';
+        if (*p != '/' && !end) continue;
+        *p = '\0';
+        struct stat sb;
+        if (mkdir(copy, 0755) != 0 &&
+            (errno != EEXIST || stat(copy, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+            st = aim_error(AIM_ERR_IO, "cannot create folder %s: %s", copy,
+                           errno == EEXIST ? "a file of that name exists" : strerror(errno));
+        if (end) break;
+        *p = '/';
+    }
+    free(copy);
+    return st;
+}
+
 char *aim_path_dirname(const char *path) {
     const char *slash = strrchr(path, '/');
     if (!slash) return aim_strdup(".");

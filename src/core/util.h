@@ -33,6 +33,10 @@ aim_status aim_file_read(const char *path, size_t max_size, uint8_t **data, size
  * write never leaves a truncated file where a good one was. */
 aim_status aim_file_write_atomic(const char *path, const void *data, size_t size);
 
+/* Creates a folder and any missing parents (mkdir -p); an existing folder is fine. The message
+ * names the part that could not be created. */
+aim_status aim_dir_create(const char *path);
+
 /* Directory part of a path ("." when there is none). The caller frees the result. */
 char *aim_path_dirname(const char *path);
 

@@ -79,35 +79,14 @@ static int fail_last(job *j, int code) {
 
 /* ---- Output folder ------------------------------------------------------------------------- */
 
-/* mkdir -p; the message names the part that failed. */
-static bool make_dirs(const char *path, char *why, size_t size) {
-    char *copy = aim_strdup(path);
-    if (!copy) return snprintf(why, size, "out of memory"), false;
-    bool ok = true;
-    for (char *p = copy + 1; ok; p++) {
-        bool end = *p == '\0';
-        if (*p != '/' && !end) continue;
-        *p = '\0';
-        if (mkdir(copy, 0755) != 0 && errno != EEXIST) {
-            snprintf(why, size, "cannot create %s: %s", copy, strerror(errno));
-            ok = false;
-        }
-        if (end) break;
-        *p = '/';
-    }
-    free(copy);
-    return ok;
-}
-
 static int prepare_output(const char *dir) {
     struct stat st;
-    char why[1200];
     if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
         fprintf(stderr, PROG ": output %s exists and is not a folder\n", dir);
         return TC_EXIT_USAGE;
     }
-    if (!make_dirs(dir, why, sizeof why)) {
-        fprintf(stderr, PROG ": output folder: %s\n", why);
+    if (aim_dir_create(dir) != AIM_OK) {
+        fprintf(stderr, PROG ": output folder: %s\n", aim_last_error());
         return TC_EXIT_USAGE;
     }
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
