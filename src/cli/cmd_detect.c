@@ -578,8 +578,8 @@ static void json_header(aim_json_writer *w, const det_model *dm, const det_args 
 static int detect_all(const det_model *dm, const det_args *a) {
     aim_json_writer w;
     if (a->json) json_header(&w, dm, a);
-    int rc = AIM_EXIT_OK;
-    for (int k = 0; k < a->n_images && rc == AIM_EXIT_OK; k++) {
+    int rc = AIM_EXIT_OK, k = 0;
+    for (; k < a->n_images && rc == AIM_EXIT_OK; k++) {
         det_result r = {0};
         rc = detect_one(dm, a, k, &r);
         if (rc == AIM_EXIT_OK && a->json)
@@ -588,8 +588,12 @@ static int detect_all(const det_model *dm, const det_args *a) {
             print_text(dm, &r);
         free(r.items);
     }
-    if (a->json && rc == AIM_EXIT_OK) {
+    if (a->json) { /* a complete document even when an image failed (the error is on stderr) */
         aim_json_end_array(&w);
+        if (rc != AIM_EXIT_OK) {
+            aim_json_key(&w, "failed_image");
+            aim_json_string(&w, a->images[k - 1]);
+        }
         aim_json_end_object(&w);
         aim_json_writer_finish(&w);
     }

@@ -107,6 +107,17 @@ expect_error() { # WHAT PATTERN ARGS...
 }
 head -c 6000 "$IMAGE" >"$TMP/truncated.jpg"
 expect_error "truncated JPEG" "truncated JPEG" "$MODEL" "$TMP/truncated.jpg"
+# --json with a good and a bad image: exit 2, and stdout is still one complete JSON document
+# that holds the good image's result and names the one that failed.
+rc=0
+"$AIM" detect "$MODEL" "$IMAGE" "$TMP/truncated.jpg" --json >"$TMP/partial.json" 2>/dev/null || rc=$?
+[ $rc -eq 2 ] || fail "--json with a bad image: exit $rc, expected 2"
+"$PYTHON" - "$TMP/partial.json" "$TMP/truncated.jpg" <<'PY' || fail "--json output after a failure"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert len(doc["images"]) == 1, doc["images"]
+assert doc["failed_image"] == sys.argv[2], doc.get("failed_image")
+PY
 head -c 4096 /dev/urandom >"$TMP/random.jpg"
 expect_error "random bytes" "not a JPEG or PNG" "$MODEL" "$TMP/random.jpg"
 : >"$TMP/empty.png"
