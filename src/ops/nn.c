@@ -7,6 +7,7 @@
  * Floating-point kernels compute in float32: float16 and float64 tensors are converted to a
  * float32 scratch copy on the way in and back on the way out.
  */
+#include "core/parallel.h"
 #include "core/util.h"
 #include "ops/families.h"
 
@@ -178,18 +179,64 @@ static float dot(int64_t n, const float *restrict x, const float *restrict y) {
     return (s0 + s1) + (s2 + s3);
 }
 
-/* C[m,n] (row-major, leading dimension ldc) += alpha * A[m,k] * B[k,n]. */
+/* C[m,n] (row-major, leading dimension ldc) += alpha * A[m,k] * B[k,n], split between threads.
+ * Each output element is computed by exactly one thread with the same summation order as a
+ * single-threaded run, so results are bit-identical for any thread count. */
+typedef struct {
+    int64_t m, n, k;
+    float alpha;
+    matrix a, b; /* b.cs == 1 (contiguous rows) or b.rs == 1 && a.cs == 1 (B transposed) */
+    float *c;
+    int64_t ldc;
+    bool by_rows; /* split over blocks of 4 rows of C, else over columns */
+} gemm_task;
+
+/* Below this many multiply-adds a GEMM runs on the calling thread only. */
+#define PARALLEL_MIN_WORK ((int64_t)1 << 18)
+
+/* Threads worth using for `work` elementary operations: 1 for small jobs. */
+static int threads_for(int threads, double work) {
+    return work < (double)PARALLEL_MIN_WORK ? 1 : threads;
+}
+
+static void gemm_block(const gemm_task *t, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    matrix a = {t->a.p + i0 * t->a.rs, t->a.rs, t->a.cs};
+    float *c = t->c + i0 * t->ldc + j0;
+    if (t->b.cs == 1) {
+        gemm_rows(i1 - i0, j1 - j0, t->k, t->alpha, a, t->b.p + j0, t->b.rs, c, t->ldc);
+        return;
+    }
+    for (int64_t i = 0; i < i1 - i0; i++)
+        for (int64_t j = 0; j < j1 - j0; j++)
+            c[i * t->ldc + j] += t->alpha * dot(t->k, a.p + i * a.rs, t->b.p + (j0 + j) * t->b.cs);
+}
+
+static void gemm_chunk(void *ctx, size_t begin, size_t end) {
+    const gemm_task *t = ctx;
+    if (t->by_rows)
+        gemm_block(t, (int64_t)begin * 4, min64(t->m, (int64_t)end * 4), 0, t->n);
+    else
+        gemm_block(t, 0, t->m, (int64_t)begin, (int64_t)end);
+}
+
+/* Runs the task on up to `threads` threads: over row blocks when there are enough of them. */
+static void gemm_parallel(gemm_task *t, int threads) {
+    int64_t row_blocks = (t->m + 3) / 4;
+    threads = threads_for(threads, (double)t->m * (double)t->n * (double)t->k);
+    if (threads <= 1) {
+        gemm_block(t, 0, t->m, 0, t->n);
+        return;
+    }
+    t->by_rows = row_blocks >= threads;
+    aim_parallel_for(threads, (size_t)(t->by_rows ? row_blocks : t->n), gemm_chunk, t);
+}
+
 static aim_status gemm(const aim_op_ctx *c, int64_t m, int64_t n, int64_t k, float alpha, matrix a,
                        matrix b, float *out, int64_t ldc) {
     if (m <= 0 || n <= 0 || k <= 0) return AIM_OK;
-    if (b.cs == 1) {
-        gemm_rows(m, n, k, alpha, a, b.p, b.rs, out, ldc);
-        return AIM_OK;
-    }
-    if (b.rs == 1 && a.cs == 1) { /* B transposed: rows of A against rows of B^T */
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++)
-                out[i * ldc + j] += alpha * dot(k, a.p + i * a.rs, b.p + j * b.cs);
+    gemm_task t = {m, n, k, alpha, a, b, out, ldc, true};
+    if (b.cs == 1 || (b.rs == 1 && a.cs == 1)) {
+        gemm_parallel(&t, c->threads);
         return AIM_OK;
     }
     /* Anything else: repack B with contiguous rows (as large as B itself). */
@@ -201,7 +248,8 @@ static aim_status gemm(const aim_op_ctx *c, int64_t m, int64_t n, int64_t k, flo
     for (int64_t q = 0; q < k; q++)
         for (int64_t j = 0; j < n; j++)
             packed[q * n + j] = b.p[q * b.rs + j * b.cs];
-    gemm_rows(m, n, k, alpha, a, packed, n, out, ldc);
+    t.b = (matrix){packed, n, 1};
+    gemm_parallel(&t, c->threads);
     free(packed);
     return AIM_OK;
 }
@@ -558,17 +606,13 @@ static bool is_pointwise(const geometry *g) {
     return true;
 }
 
-/* One group of one image: y[mg, out] += w[mg, cg * taps] * patches(x[cg, in]). */
+/* One group of one image: y[mg, out] += w[mg, cg * taps] * patches(x[cg, in]). Depthwise
+ * groups (cg == 1) take depthwise_chunk instead. */
 static aim_status conv_group(const aim_op_ctx *c, const geometry *g, int64_t cg, int64_t mg,
                              const float *x, const float *w, float *y) {
     int64_t in_size = product(g->image, g->nsp), out_size = product(g->grid, g->nsp);
     int64_t taps = product(g->kernel, g->nsp), k = cg * taps;
     if (out_size == 0 || mg == 0 || k == 0) return AIM_OK; /* y already holds the bias */
-    if (cg == 1) {                                         /* depthwise */
-        for (int64_t m = 0; m < mg; m++)
-            direct_plane(g, x, w + m * taps, y + m * out_size);
-        return AIM_OK;
-    }
     matrix wm = {w, k, 1};
     if (is_pointwise(g))
         return gemm(c, mg, out_size, k, 1.0f, wm, (matrix){x, in_size, 1}, y, out_size);
@@ -585,6 +629,25 @@ static aim_status conv_group(const aim_op_ctx *c, const geometry *g, int64_t cg,
     return st;
 }
 
+/* Depthwise Conv (one input channel per group): every (image, group) pair is independent. */
+typedef struct {
+    const geometry *g;
+    int64_t mg, group, wsize, in_size, out_size;
+    const float *x, *w;
+    float *y;
+} depthwise_task;
+
+static void depthwise_chunk(void *ctx, size_t begin, size_t end) {
+    const depthwise_task *t = ctx;
+    for (size_t p = begin; p < end; p++) {
+        int64_t gi = (int64_t)p % t->group, first = (int64_t)p * t->mg; /* first output plane */
+        if (t->out_size == 0 || t->mg == 0 || t->wsize == 0) return;
+        for (int64_t m = 0; m < t->mg; m++)
+            direct_plane(t->g, t->x + (int64_t)p * t->in_size, t->w + (gi * t->mg + m) * t->wsize,
+                         t->y + (first + m) * t->out_size);
+    }
+}
+
 static aim_status conv_run(aim_op_ctx *c) {
     geometry g;
     int64_t group;
@@ -599,12 +662,18 @@ static aim_status conv_run(aim_op_ctx *c) {
     if ((st = fin_load(c, xt, &x)) == AIM_OK && (st = fin_load(c, wt, &w)) == AIM_OK &&
         (!bt || (st = fin_load(c, bt, &b)) == AIM_OK))
         st = fout_begin(c, c->out[0], &y);
-    for (int64_t i = 0; i < n && st == AIM_OK; i++) {
+    for (int64_t i = 0; i < n && st == AIM_OK; i++)
         fill_bias(y.p + i * m * out_size, b.p, m, out_size);
+    if (st == AIM_OK && cg == 1) { /* depthwise: independent direct planes, split by threads */
+        depthwise_task t = {&g, mg, group, wsize, in_size, out_size, x.p, w.p, y.p};
+        aim_parallel_for(
+            threads_for(c->threads, (double)(n * m) * (double)out_size * (double)wsize),
+            (size_t)(n * group), depthwise_chunk, &t);
+    }
+    for (int64_t i = 0; i < n && st == AIM_OK && cg != 1; i++)
         for (int64_t gi = 0; gi < group && st == AIM_OK; gi++)
             st = conv_group(c, &g, cg, mg, x.p + (i * ch + gi * cg) * in_size,
                             w.p + gi * mg * wsize, y.p + (i * m + gi * mg) * out_size);
-    }
     fout_end(&y, st == AIM_OK);
     fin_free(&x);
     fin_free(&w);
@@ -850,6 +919,23 @@ static void pool_plane(const geometry *g, const pool_options *o, const float *x,
     }
 }
 
+/* Pool planes (image, channel) are independent: split between threads. */
+typedef struct {
+    const geometry *g;
+    const pool_options *o;
+    int64_t in_size, out_size;
+    const float *x;
+    float *y;
+    int64_t *indices;
+} pool_task;
+
+static void pool_chunk(void *ctx, size_t begin, size_t end) {
+    const pool_task *t = ctx;
+    for (int64_t p = (int64_t)begin; p < (int64_t)end; p++)
+        pool_plane(t->g, t->o, t->x + p * t->in_size, t->y + p * t->out_size,
+                   t->indices ? t->indices + p * t->out_size : NULL, p * t->in_size);
+}
+
 static aim_status pool_run(aim_op_ctx *c, pool_kind kind) {
     geometry g;
     aim_status st = pool_shape(c, kind, &g);
@@ -863,9 +949,11 @@ static aim_status pool_run(aim_op_ctx *c, pool_kind kind) {
     fin x = {0};
     fout y = {0};
     if ((st = fin_load(c, xt, &x)) == AIM_OK) st = fout_begin(c, c->out[0], &y);
-    for (int64_t p = 0; p < planes && st == AIM_OK; p++)
-        pool_plane(&g, &o, x.p + p * in_size, y.p + p * out_size,
-                   it ? (int64_t *)it->data + p * out_size : NULL, p * in_size);
+    if (st == AIM_OK) {
+        pool_task t = {&g, &o, in_size, out_size, x.p, y.p, it ? (int64_t *)it->data : NULL};
+        aim_parallel_for(threads_for(c->threads, (double)planes * (double)in_size), (size_t)planes,
+                         pool_chunk, &t);
+    }
     fout_end(&y, st == AIM_OK);
     fin_free(&x);
     return st;
@@ -893,6 +981,24 @@ static aim_status global_pool_infer(aim_op_ctx *c) {
     return aim_op_set_output(c, 0, x->dtype, x->rank, dims);
 }
 
+typedef struct {
+    pool_kind kind;
+    int64_t size;
+    const float *x;
+    float *y;
+} global_pool_task;
+
+static void global_pool_chunk(void *ctx, size_t begin, size_t end) {
+    const global_pool_task *t = ctx;
+    for (int64_t p = (int64_t)begin; p < (int64_t)end; p++) {
+        const float *v = t->x + p * t->size;
+        double acc = t->kind == POOL_MAX ? (t->size ? v[0] : 0.0) : 0.0;
+        for (int64_t i = 0; i < t->size; i++)
+            acc = t->kind == POOL_MAX ? (v[i] > acc ? v[i] : acc) : acc + v[i];
+        t->y[p] = (float)(t->kind == POOL_AVG && t->size ? acc / (double)t->size : acc);
+    }
+}
+
 static aim_status global_pool_run(aim_op_ctx *c, pool_kind kind) {
     const aim_tensor *xt = c->in[0];
     int64_t planes = xt->dims[0] * xt->dims[1], size = product(xt->dims + 2, xt->rank - 2);
@@ -900,12 +1006,10 @@ static aim_status global_pool_run(aim_op_ctx *c, pool_kind kind) {
     fout y = {0};
     aim_status st = fin_load(c, xt, &x);
     if (st == AIM_OK) st = fout_begin(c, c->out[0], &y);
-    for (int64_t p = 0; p < planes && st == AIM_OK; p++) {
-        const float *v = x.p + p * size;
-        double acc = kind == POOL_MAX ? (size ? v[0] : 0.0) : 0.0;
-        for (int64_t i = 0; i < size; i++)
-            acc = kind == POOL_MAX ? (v[i] > acc ? v[i] : acc) : acc + v[i];
-        y.p[p] = (float)(kind == POOL_AVG && size ? acc / (double)size : acc);
+    if (st == AIM_OK) {
+        global_pool_task t = {kind, size, x.p, y.p};
+        aim_parallel_for(threads_for(c->threads, (double)planes * (double)size), (size_t)planes,
+                         global_pool_chunk, &t);
     }
     fout_end(&y, st == AIM_OK);
     fin_free(&x);
