@@ -141,13 +141,6 @@ void aim_cli_shell_quote(const char *s, char *buf, size_t size) {
 
 /* ---- Accelerator nodes --------------------------------------------------------------------- */
 
-static const Onnx__AttributeProto *node_attr(const Onnx__NodeProto *n, const char *name) {
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
-            return n->attribute[i];
-    return NULL;
-}
-
 static bool is_op(const Onnx__NodeProto *n, const char *op_type, const char *domain) {
     return n->op_type && strcmp(n->op_type, op_type) == 0 && n->domain &&
            strcmp(n->domain, domain) == 0;
@@ -163,7 +156,7 @@ static bool describe_accel(const Onnx__NodeProto *n, aim_cli_accel *a) {
     a->domain = n->domain;
     a->magic_ok = true;
     const Onnx__AttributeProto *payload =
-        node_attr(n, hailo ? AIM_HAILO_ATTR_HEF : AIM_ACCEL_ATTR_PROGRAM);
+        aim_onnx_node_attr(n, hailo ? AIM_HAILO_ATTR_HEF : AIM_ACCEL_ATTR_PROGRAM);
     if (payload && payload->has_s) {
         a->has_payload = true;
         a->payload = payload->s.len;
@@ -177,7 +170,7 @@ static bool describe_accel(const Onnx__NodeProto *n, aim_cli_accel *a) {
     if (hailo) {
         snprintf(a->target, sizeof a->target, "hailo");
     } else {
-        const Onnx__AttributeProto *target = node_attr(n, AIM_ACCEL_ATTR_TARGET);
+        const Onnx__AttributeProto *target = aim_onnx_node_attr(n, AIM_ACCEL_ATTR_TARGET);
         if (target && target->has_s && target->s.data)
             snprintf(a->target, sizeof a->target, "%.*s",
                      (int)(target->s.len < sizeof a->target ? target->s.len : sizeof a->target),

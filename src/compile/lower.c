@@ -131,7 +131,7 @@ static void conv_pads(const Onnx__NodeProto *n, const aim_compile_tensor *x,
                       const aim_compile_tensor *y, aim_prog_op *op) {
     memset(op->pads, 0, sizeof op->pads);
     aim_quant_attr_get_ints(n, "pads", op->pads, 4);
-    const Onnx__AttributeProto *ap = aim_quant_attr_find(n, "auto_pad");
+    const Onnx__AttributeProto *ap = aim_onnx_node_attr(n, "auto_pad");
     bool upper = ap && ap->s.len == 10 && memcmp(ap->s.data, "SAME_UPPER", 10) == 0;
     bool lower = ap && ap->s.len == 10 && memcmp(ap->s.data, "SAME_LOWER", 10) == 0;
     if (!upper && !lower) return;

@@ -81,7 +81,7 @@ static const char *why_binary(const aim_compile_ctx *c, size_t i) {
 
 static const char *why_resize(const aim_compile_ctx *c, size_t i) {
     const Onnx__NodeProto *n = c->g->node[i];
-    const Onnx__AttributeProto *mode = aim_quant_attr_find(n, "mode");
+    const Onnx__AttributeProto *mode = aim_onnx_node_attr(n, "mode");
     if (!mode || mode->s.len != 7 || memcmp(mode->s.data, "nearest", 7) != 0)
         return "Resize is not nearest";
     int x = c->nin[i][0], y = c->nout[i][0];
@@ -89,8 +89,8 @@ static const char *why_resize(const aim_compile_ctx *c, size_t i) {
     for (int d = 0; d < 4; d++)
         if (c->t[y].dims[d] % c->t[x].dims[d] != 0 || (d < 2 && c->t[y].dims[d] != c->t[x].dims[d]))
             return "Resize scale is not an integer on H and W";
-    const Onnx__AttributeProto *ct = aim_quant_attr_find(n, "coordinate_transformation_mode");
-    const Onnx__AttributeProto *nm = aim_quant_attr_find(n, "nearest_mode");
+    const Onnx__AttributeProto *ct = aim_onnx_node_attr(n, "coordinate_transformation_mode");
+    const Onnx__AttributeProto *nm = aim_onnx_node_attr(n, "nearest_mode");
     bool asym = ct && ct->s.len == 10 && memcmp(ct->s.data, "asymmetric", 10) == 0;
     bool floor_mode = nm && nm->s.len == 5 && memcmp(nm->s.data, "floor", 5) == 0;
     bool ceil_mode = nm && nm->s.len == 17 && memcmp(nm->s.data, "round_prefer_ceil", 17) == 0;

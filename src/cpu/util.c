@@ -28,10 +28,7 @@ bool aim_cpu_is_const(const aim_cpu_graph *g, const aim_cpu_node *n, int i) {
 }
 
 const Onnx__AttributeProto *aim_cpu_attr_find(const aim_cpu_node *n, const char *name) {
-    for (size_t i = 0; i < n->proto->n_attribute; i++)
-        if (n->proto->attribute[i]->name && strcmp(n->proto->attribute[i]->name, name) == 0)
-            return n->proto->attribute[i];
-    return NULL;
+    return aim_onnx_node_attr(n->proto, name);
 }
 
 int64_t aim_cpu_attr_int(const aim_cpu_node *n, const char *name, int64_t def) {

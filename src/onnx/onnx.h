@@ -62,6 +62,9 @@ aim_status aim_onnx_tensor_load(const char *path, Onnx__TensorProto **out);
 /* The same from a serialized TensorProto in memory (the bytes are not kept). Same ownership. */
 aim_status aim_onnx_tensor_load_memory(const void *data, size_t size, Onnx__TensorProto **out);
 
+/* The attribute of a node named `name`, or NULL. */
+const Onnx__AttributeProto *aim_onnx_node_attr(const Onnx__NodeProto *n, const char *name);
+
 /* Calls `fn` on every tensor of the model: initializers, sparse initializers' parts and tensor
  * attributes, in the main graph and in every subgraph. Stops at the first error. */
 typedef aim_status (*aim_onnx_tensor_fn)(Onnx__TensorProto *t, void *ctx);

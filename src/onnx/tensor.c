@@ -195,6 +195,13 @@ aim_status aim_onnx_tensor_load(const char *path, Onnx__TensorProto **out) {
     return AIM_OK;
 }
 
+const Onnx__AttributeProto *aim_onnx_node_attr(const Onnx__NodeProto *n, const char *name) {
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
+            return n->attribute[i];
+    return NULL;
+}
+
 /* ---- Walking the model --------------------------------------------------------------------- */
 
 static aim_status walk_graph(Onnx__GraphProto *g, aim_onnx_graph_fn fn, void *ctx) {

@@ -107,11 +107,7 @@ aim_status aim_op_check_inputs(const aim_op_ctx *c, int min, int max) {
 /* ---- Attributes ---------------------------------------------------------------------------- */
 
 const Onnx__AttributeProto *aim_op_attr(const aim_op_ctx *c, const char *name) {
-    const Onnx__NodeProto *n = c->node;
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
-            return n->attribute[i];
-    return NULL;
+    return aim_onnx_node_attr(c->node, name);
 }
 
 int64_t aim_op_attr_int(const aim_op_ctx *c, const char *name, int64_t def) {

@@ -116,26 +116,19 @@ aim_status aim_quant_attr_string(Onnx__NodeProto *n, const char *name, const cha
     return aim_quant_attr_bytes(n, name, (const uint8_t *)s, strlen(s));
 }
 
-const Onnx__AttributeProto *aim_quant_attr_find(const Onnx__NodeProto *n, const char *name) {
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
-            return n->attribute[i];
-    return NULL;
-}
-
 int64_t aim_quant_attr_get_int(const Onnx__NodeProto *n, const char *name, int64_t dflt) {
-    const Onnx__AttributeProto *a = aim_quant_attr_find(n, name);
+    const Onnx__AttributeProto *a = aim_onnx_node_attr(n, name);
     return a && a->has_i ? a->i : dflt;
 }
 
 float aim_quant_attr_get_float(const Onnx__NodeProto *n, const char *name, float dflt) {
-    const Onnx__AttributeProto *a = aim_quant_attr_find(n, name);
+    const Onnx__AttributeProto *a = aim_onnx_node_attr(n, name);
     return a && a->has_f ? a->f : dflt;
 }
 
 size_t aim_quant_attr_get_ints(const Onnx__NodeProto *n, const char *name, int64_t *out,
                                size_t max) {
-    const Onnx__AttributeProto *a = aim_quant_attr_find(n, name);
+    const Onnx__AttributeProto *a = aim_onnx_node_attr(n, name);
     if (!a) return 0;
     for (size_t i = 0; i < a->n_ints && i < max; i++)
         out[i] = a->ints[i];

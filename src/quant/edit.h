@@ -26,7 +26,6 @@ aim_status aim_quant_attr_bytes(Onnx__NodeProto *n, const char *name, const uint
                                 size_t size);
 
 /* First attribute called name, or NULL. */
-const Onnx__AttributeProto *aim_quant_attr_find(const Onnx__NodeProto *n, const char *name);
 int64_t aim_quant_attr_get_int(const Onnx__NodeProto *n, const char *name, int64_t dflt);
 float aim_quant_attr_get_float(const Onnx__NodeProto *n, const char *name, float dflt);
 /* Copies at most max ints; returns how many the attribute holds (0 when absent). */
