@@ -207,3 +207,58 @@ void aim_op_broadcast_strides(const aim_tensor *t, int rank, const int64_t *dims
         strides[i] = (j >= 0 && t->dims[j] == dims[i] && dims[i] != 1) ? own[j] : 0;
     }
 }
+
+/* Adjacent axes contiguous in both tensors are merged first, so the inner loop is one memcpy
+ * where possible. */
+void aim_op_strided_copy(char *dst, const int64_t *dst_strides, const char *src,
+                         const int64_t *src_strides, int rank, const int64_t *dims, size_t esize) {
+    int64_t d_dims[AIM_OP_COPY_MAX_RANK], d_dst[AIM_OP_COPY_MAX_RANK], d_src[AIM_OP_COPY_MAX_RANK];
+    int64_t own_dst[AIM_OP_COPY_MAX_RANK], own_src[AIM_OP_COPY_MAX_RANK];
+    aim_op_strides(rank, dims, own_dst);
+    aim_op_strides(rank, dims, own_src);
+    if (!dst_strides) dst_strides = own_dst;
+    if (!src_strides) src_strides = own_src;
+    int r = 0;
+    for (int d = 0; d < rank; d++) {
+        if (dims[d] == 0) return;
+        if (dims[d] == 1) continue;
+        if (r > 0 && d_dst[r - 1] == dst_strides[d] * dims[d] &&
+            d_src[r - 1] == src_strides[d] * dims[d]) {
+            d_dims[r - 1] *= dims[d];
+            d_dst[r - 1] = dst_strides[d];
+            d_src[r - 1] = src_strides[d];
+            continue;
+        }
+        d_dims[r] = dims[d];
+        d_dst[r] = dst_strides[d];
+        d_src[r] = src_strides[d];
+        r++;
+    }
+    if (r == 0) {
+        memcpy(dst, src, esize);
+        return;
+    }
+    int inner = r - 1;
+    int64_t n = d_dims[inner], ds = d_dst[inner], ss = d_src[inner];
+    bool block = ds == 1 && ss == 1;
+    int64_t idx[AIM_OP_COPY_MAX_RANK] = {0};
+    int64_t so = 0, doff = 0;
+    for (;;) {
+        if (block)
+            memcpy(dst + doff * (int64_t)esize, src + so * (int64_t)esize, (size_t)n * esize);
+        else
+            for (int64_t k = 0; k < n; k++)
+                memcpy(dst + (doff + k * ds) * (int64_t)esize, src + (so + k * ss) * (int64_t)esize,
+                       esize);
+        int d = inner - 1;
+        for (; d >= 0; d--) {
+            so += d_src[d];
+            doff += d_dst[d];
+            if (++idx[d] < d_dims[d]) break;
+            so -= d_src[d] * d_dims[d];
+            doff -= d_dst[d] * d_dims[d];
+            idx[d] = 0;
+        }
+        if (d < 0) break;
+    }
+}

@@ -112,6 +112,14 @@ aim_status aim_op_broadcast(const aim_op_ctx *c, const aim_tensor *a, const aim_
  * dimension is broadcast. */
 void aim_op_broadcast_strides(const aim_tensor *t, int rank, const int64_t *dims, int64_t *strides);
 
+/* Copies a block of shape dims (rank <= AIM_OP_COPY_MAX_RANK) from src to dst, elements of esize
+ * bytes; strides are in elements (negative for reversed slices, 0 for broadcast reads), NULL
+ * for contiguous. The one copy loop of the movement operators (Transpose, Slice, Concat, Split,
+ * Expand, Tile, DepthToSpace, ...). */
+#define AIM_OP_COPY_MAX_RANK (2 * AIM_MAX_RANK) /* Tile views each axis as (repeat, dim) */
+void aim_op_strided_copy(char *dst, const int64_t *dst_strides, const char *src,
+                         const int64_t *src_strides, int rank, const int64_t *dims, size_t esize);
+
 /* Row-major strides of a shape. */
 void aim_op_strides(int rank, const int64_t *dims, int64_t *strides);
 

@@ -20,66 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- Generic strided copy ------------------------------------------------------------------ */
-
-#define MOVE_MAX_RANK (2 * AIM_MAX_RANK) /* Tile views each axis as (repeat, dim) */
-
-/* Copies a block of shape dims from src to dst; strides are in elements (negative for reversed
- * slices, 0 for broadcast reads); NULL strides mean contiguous. Adjacent axes that are
- * contiguous in both tensors are merged first so the inner loop is one memcpy where possible. */
-static void move_copy(char *dst, const int64_t *dst_strides, const char *src,
-                      const int64_t *src_strides, int rank, const int64_t *dims, size_t esize) {
-    int64_t d_dims[MOVE_MAX_RANK], d_dst[MOVE_MAX_RANK], d_src[MOVE_MAX_RANK];
-    int64_t own_dst[MOVE_MAX_RANK], own_src[MOVE_MAX_RANK];
-    aim_op_strides(rank, dims, own_dst);
-    aim_op_strides(rank, dims, own_src);
-    if (!dst_strides) dst_strides = own_dst;
-    if (!src_strides) src_strides = own_src;
-    int r = 0;
-    for (int d = 0; d < rank; d++) {
-        if (dims[d] == 0) return;
-        if (dims[d] == 1) continue;
-        if (r > 0 && d_dst[r - 1] == dst_strides[d] * dims[d] &&
-            d_src[r - 1] == src_strides[d] * dims[d]) {
-            d_dims[r - 1] *= dims[d];
-            d_dst[r - 1] = dst_strides[d];
-            d_src[r - 1] = src_strides[d];
-            continue;
-        }
-        d_dims[r] = dims[d];
-        d_dst[r] = dst_strides[d];
-        d_src[r] = src_strides[d];
-        r++;
-    }
-    if (r == 0) {
-        memcpy(dst, src, esize);
-        return;
-    }
-    int inner = r - 1;
-    int64_t n = d_dims[inner], ds = d_dst[inner], ss = d_src[inner];
-    bool block = ds == 1 && ss == 1;
-    int64_t idx[MOVE_MAX_RANK] = {0};
-    int64_t so = 0, doff = 0;
-    for (;;) {
-        if (block)
-            memcpy(dst + doff * (int64_t)esize, src + so * (int64_t)esize, (size_t)n * esize);
-        else
-            for (int64_t k = 0; k < n; k++)
-                memcpy(dst + (doff + k * ds) * (int64_t)esize, src + (so + k * ss) * (int64_t)esize,
-                       esize);
-        int d = inner - 1;
-        for (; d >= 0; d--) {
-            so += d_src[d];
-            doff += d_dst[d];
-            if (++idx[d] < d_dims[d]) break;
-            so -= d_src[d] * d_dims[d];
-            doff -= d_dst[d] * d_dims[d];
-            idx[d] = 0;
-        }
-        if (d < 0) break;
-    }
-}
-
 /* ---- Shared checks ------------------------------------------------------------------------- */
 
 /* A value is available when its data is there (an empty tensor needs none). */
@@ -367,7 +307,8 @@ static aim_status transpose_run(aim_op_ctx *c) {
     aim_op_strides(x->rank, x->dims, in_strides);
     for (int d = 0; d < x->rank; d++)
         src_strides[d] = in_strides[perm[d]];
-    move_copy(c->out[0]->data, NULL, x->data, src_strides, x->rank, c->out[0]->dims, esize_of(x));
+    aim_op_strided_copy(c->out[0]->data, NULL, x->data, src_strides, x->rank, c->out[0]->dims,
+                        esize_of(x));
     return AIM_OK;
 }
 
@@ -421,7 +362,7 @@ static aim_status concat_run(aim_op_ctx *c) {
     for (int i = 0; i < c->n_in; i++) {
         const aim_tensor *t = c->in[i];
         char *dst = (char *)y->data + offset * out_strides[axis] * (int64_t)es;
-        move_copy(dst, out_strides, t->data, NULL, t->rank, t->dims, es);
+        aim_op_strided_copy(dst, out_strides, t->data, NULL, t->rank, t->dims, es);
         offset += t->dims[axis];
     }
     return AIM_OK;
@@ -526,7 +467,7 @@ static aim_status split_run(aim_op_ctx *c) {
         aim_tensor *y = c->out[i];
         if (y) {
             const char *src = (const char *)x->data + offset * in_strides[axis] * (int64_t)es;
-            move_copy(y->data, NULL, src, in_strides, y->rank, y->dims, es);
+            aim_op_strided_copy(y->data, NULL, src, in_strides, y->rank, y->dims, es);
         }
         offset += sizes[i];
     }
@@ -636,8 +577,8 @@ static aim_status slice_run(aim_op_ctx *c) {
         offset += p.start[d] * in_strides[d];
     }
     size_t es = esize_of(x);
-    move_copy(c->out[0]->data, NULL, (const char *)x->data + offset * (int64_t)es, src_strides,
-              x->rank, p.dims, es);
+    aim_op_strided_copy(c->out[0]->data, NULL, (const char *)x->data + offset * (int64_t)es,
+                        src_strides, x->rank, p.dims, es);
     return AIM_OK;
 }
 
@@ -1127,7 +1068,7 @@ static aim_status tile_run(aim_op_ctx *c) {
     aim_status st = tile_repeats(c, reps, &ready);
     if (st != AIM_OK) return st;
     /* The output viewed as [r0, d0, r1, d1, ...] reads the input with stride 0 on each r. */
-    int64_t dims[MOVE_MAX_RANK], src[MOVE_MAX_RANK];
+    int64_t dims[AIM_OP_COPY_MAX_RANK], src[AIM_OP_COPY_MAX_RANK];
     aim_op_strides(x->rank, x->dims, strides);
     for (int d = 0; d < x->rank; d++) {
         dims[2 * d] = reps[d];
@@ -1135,7 +1076,7 @@ static aim_status tile_run(aim_op_ctx *c) {
         src[2 * d] = 0;
         src[2 * d + 1] = strides[d];
     }
-    move_copy(c->out[0]->data, NULL, x->data, src, 2 * x->rank, dims, esize_of(x));
+    aim_op_strided_copy(c->out[0]->data, NULL, x->data, src, 2 * x->rank, dims, esize_of(x));
     return AIM_OK;
 }
 
@@ -1164,7 +1105,7 @@ static aim_status expand_run(aim_op_ctx *c) {
     aim_tensor *y = c->out[0];
     int64_t src[AIM_MAX_RANK];
     aim_op_broadcast_strides(x, y->rank, y->dims, src);
-    move_copy(y->data, NULL, x->data, src, y->rank, y->dims, esize_of(x));
+    aim_op_strided_copy(y->data, NULL, x->data, src, y->rank, y->dims, esize_of(x));
     return AIM_OK;
 }
 

@@ -659,19 +659,13 @@ static aim_status roi_run(aim_op_ctx *c) {
 
 /* dst = transpose(src viewed as 6-D dims, perm), element size es. */
 static void permute6(char *dst, const char *src, const int64_t *dims, const int *perm, size_t es) {
-    int64_t strides[6], out_dims[6], pos[6] = {0};
+    int64_t strides[6], src_strides[6], out_dims[6];
     aim_op_strides(6, dims, strides);
-    size_t count = 1;
-    for (int d = 0; d < 6; d++)
-        count *= (size_t)(out_dims[d] = dims[perm[d]]);
-    for (size_t e = 0; e < count; e++) {
-        int64_t offset = 0;
-        for (int d = 0; d < 6; d++)
-            offset += pos[d] * strides[perm[d]];
-        memcpy(dst + e * es, src + (size_t)offset * es, es);
-        for (int d = 5; d >= 0 && ++pos[d] == out_dims[d]; d--)
-            pos[d] = 0;
+    for (int d = 0; d < 6; d++) {
+        out_dims[d] = dims[perm[d]];
+        src_strides[d] = strides[perm[d]];
     }
+    aim_op_strided_copy(dst, NULL, src, src_strides, 6, out_dims, es);
 }
 
 static aim_status block_size(const aim_op_ctx *c, int64_t *b) {
