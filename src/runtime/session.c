@@ -848,8 +848,7 @@ aim_status aim_session_run(aim_session *s, const aim_tensor *inputs, aim_tensor 
             st = aim_error(AIM_ERR_PARSE, "graph output '%s' is never produced", s->values[v].name);
         else if (r.owned[v]) { /* hand the buffer over instead of copying it */
             outputs[made] = r.t[v];
-            r.owned[v] = false;
-            r.t[v].data = NULL; /* a second listing of the same output gets a copy */
+            r.owned[v] = false; /* a second listing of the same value copies this buffer */
         } else
             st = copy_output(&r.t[v], &outputs[made]);
     }

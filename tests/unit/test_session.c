@@ -196,6 +196,32 @@ static void test_memory_plan_reuses_buffers(void **state) {
     aim_model_free(m);
 }
 
+/* Outputs y, y again, and the graph input x itself: three independent buffers. */
+static void test_repeated_and_input_outputs(void **state) {
+    (void)state;
+    Onnx__ModelProto *p = chain_model();
+    Onnx__GraphProto *g = p->graph;
+    TB_APPEND(g->output, g->n_output, tb_value("y", AIM_DTYPE_FLOAT, "4"));
+    TB_APPEND(g->output, g->n_output, tb_value("x", AIM_DTYPE_FLOAT, "4"));
+    aim_model *m;
+    aim_session *s = make_session(p, &m);
+    assert_int_equal(aim_session_output_count(s), 3);
+    float x[4] = {-3, -1, 0, 2};
+    aim_tensor in = {.dtype = AIM_DTYPE_FLOAT, .rank = 1, .dims = {4}, .data = x};
+    aim_tensor out[3];
+    if (aim_session_run(s, &in, out) != AIM_OK) fail_msg("run: %s", aim_last_error());
+    const float want[4] = {0, 0, 2, 6};
+    assert_memory_equal(out[0].data, want, sizeof want);
+    assert_memory_equal(out[1].data, want, sizeof want);
+    assert_memory_equal(out[2].data, x, sizeof x);
+    assert_ptr_not_equal(out[0].data, out[1].data);
+    assert_ptr_not_equal(out[2].data, x);
+    for (int i = 0; i < 3; i++)
+        free(out[i].data);
+    aim_session_free(s);
+    aim_model_free(m);
+}
+
 static void test_input_checks(void **state) {
     (void)state;
     aim_model *m;
@@ -270,6 +296,7 @@ int main(void) {
         cmocka_unit_test(test_shape_mismatch_at_load),
         cmocka_unit_test(test_constant_folding_and_dead_nodes),
         cmocka_unit_test(test_memory_plan_reuses_buffers),
+        cmocka_unit_test(test_repeated_and_input_outputs),
         cmocka_unit_test(test_input_checks),
         cmocka_unit_test(test_concurrent_runs),
     };
