@@ -104,9 +104,15 @@ typedef struct {
     const char *output_name; /* for logs only: where the caller will write the model */
     bool no_equalize;        /* skip cross-layer range equalization of Conv pairs */
     bool no_bias_correction; /* skip the per-channel bias correction of region Convs */
+    /* Accuracy target of an automatic region (no start/end nodes): the worst SNR, in dB, of the
+     * region's boundary tensors (what the post-processing reads) against fp32 on the held-out
+     * images. When the whole region misses it, the region is cut shorter (the later nodes stay
+     * float32) at the longest cut that meets it, found by bisection over the Conv/Add group
+     * ends, one pipeline run per try. 0 disables the search. Default 20. */
+    double min_snr_db;
 } aim_compile_options;
 
-/* Defaults: target cpu-int8, auto method, all images, holdout 0.2, no report. */
+/* Defaults: target cpu-int8, auto method, all images, holdout 0.2, no report, min_snr_db 20. */
 void aim_compile_options_init(aim_compile_options *o);
 
 typedef struct {
@@ -120,6 +126,9 @@ typedef struct {
     size_t images_skipped;        /* unreadable or not images (warned about) */
     size_t region_nodes;          /* ONNX nodes replaced by the AimProgram node */
     double output_cosine; /* mean cosine of region outputs vs fp32 on held-out images, or -1 */
+    double output_snr_db; /* worst boundary SNR (see min_snr_db); NAN when not measured */
+    double int8_macs;     /* multiply-accumulates per image in the program's Conv nodes */
+    double total_macs;    /* ... in every Conv of the automatic region before any cut */
     /* Kept for aim_compile_export_qdq: the original model with the chosen region/scales. */
     void *internal;
 } aim_compile_result;

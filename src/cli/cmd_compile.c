@@ -22,7 +22,7 @@ static const char compile_help[] =
     "usage: aim compile MODEL --calib DIR|ARCHIVE [-o OUTDIR] [--target cpu-int8]\n"
     "                   [--start NODE]... [--end NODE]... [--calib-method METHOD]\n"
     "                   [--calib-size N] [--report] [--export-qdq OUT.onnx] [--threads N]\n"
-    "                   [--no-equalize] [--no-bias-correction]\n"
+    "                   [--no-equalize] [--no-bias-correction] [--min-snr DB]\n"
     "                   [--json]\n\n"
     "Quantizes the part of MODEL an accelerator can run to int8 with calibration images and\n"
     "writes OUTDIR/<name>.<target>.onnx, where that part is one AimProgram node (domain ai.aim)\n"
@@ -49,6 +49,12 @@ static const char compile_help[] =
     "  --no-bias-correction  keep the biases (default: the mean output shift each Conv's\n"
     "                        weight rounding causes, with input means measured on the\n"
     "                        calibration images, is subtracted from its bias)\n"
+    "  --min-snr DB          accuracy target of an automatic region (default 20): the worst\n"
+    "                        SNR, in dB, of the tensors the post-processing reads, int8 vs\n"
+    "                        fp32 on the held-out images; when the whole region misses it,\n"
+    "                        the region is cut shorter (bisection, one compile per try) and\n"
+    "                        the nodes after the cut stay float32. 0: quantize the whole\n"
+    "                        region whatever its accuracy\n"
     "  --report              per-layer cosine/SNR table of the program vs fp32 (stdout and\n"
     "                        OUTDIR/report.json)\n"
     "  --export-qdq FILE     also write a QuantizeLinear/DequantizeLinear model (ONNX Runtime)\n"
@@ -117,15 +123,23 @@ static int parse_value(compile_args *a, const char *opt, const char *v) {
         int rc = parse_count(opt, v, 1024, &n);
         a->o.threads = (int)n;
         return rc;
+    } else if (!strcmp(opt, "--min-snr")) {
+        char *end;
+        errno = 0;
+        double db = strtod(v, &end);
+        if (errno || *end || end == v || !(db >= 0 && db <= 200))
+            return aim_cli_fail("compile", "--min-snr needs a number of dB from 0 to 200, not '%s'",
+                                v);
+        a->o.min_snr_db = db;
     } else if (!strcmp(opt, "--export-qdq"))
         a->qdq = v;
     return -1;
 }
 
 static bool takes_value(const char *opt) {
-    static const char *const opts[] = {"--calib",   "-o",          "--output",       "--target",
-                                       "--start",   "--end",       "--calib-method", "--calib-size",
-                                       "--threads", "--export-qdq"};
+    static const char *const opts[] = {
+        "--calib",        "-o",           "--output",  "--target",     "--start",  "--end",
+        "--calib-method", "--calib-size", "--threads", "--export-qdq", "--min-snr"};
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
         if (!strcmp(opt, opts[i])) return true;
     return false;

@@ -8,6 +8,7 @@
 
 #include "core/json.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,14 @@
 #define AIM_COMPILE_VERSION AIM_VERSION_STRING
 
 typedef struct {
+    double prepare, calibrate, choose, lower, embed, report, total;
+} timings;
+
+typedef struct {
     aim_compile_ctx c;
-    aim_compile_options o; /* a copy: the result outlives the caller's options */
+    aim_compile_options o;          /* a copy: the result outlives the caller's options */
+    double scores[AIM_CALIB_COUNT]; /* held-out cosine per method, -1 when not tried */
+    timings t;
     aim_quant_params *params;
     aim_compile_weight *w;
     size_t n_w;
@@ -49,6 +56,7 @@ void aim_compile_options_init(aim_compile_options *o) {
     o->method = AIM_CALIB_AUTO;
     o->holdout_fraction = 0.2;
     o->preproc.nchw = -1;
+    o->min_snr_db = 10;
 }
 
 void aim_compile_log(aim_compile_ctx *c, int level, const char *fmt, ...) {
@@ -94,6 +102,9 @@ static aim_status check_options(const aim_compile_options *o) {
     if (o->start_count > AIM_COMPILE_MAX_NODES || o->end_count > AIM_COMPILE_MAX_NODES)
         return aim_error(AIM_ERR_INVALID_ARG, "more than %d start or end nodes",
                          AIM_COMPILE_MAX_NODES);
+    if (!(o->min_snr_db >= 0 && o->min_snr_db <= 200))
+        return aim_error(AIM_ERR_INVALID_ARG, "accuracy target %g dB outside [0, 200]",
+                         o->min_snr_db);
     if (o->holdout_fraction < 0 || o->holdout_fraction >= 1)
         return aim_error(AIM_ERR_INVALID_ARG, "holdout fraction %g outside [0, 1)",
                          o->holdout_fraction);
@@ -153,10 +164,6 @@ static aim_status pick_method(aim_compile_state *s, double *scores, aim_calib_me
     choose(c, *best, s->params);
     return AIM_OK;
 }
-
-typedef struct {
-    double prepare, calibrate, choose, lower, embed, report, total;
-} timings;
 
 static void logs_messages(aim_json_writer *w, const char *text) {
     aim_json_key(w, "messages");
@@ -225,6 +232,17 @@ static char *logs_json(aim_compile_state *s, const aim_compile_result *r, const 
             aim_json_key(&w, method_names[m]);
             aim_json_number(&w, scores[m]);
         }
+    aim_json_end_object(&w);
+    aim_json_key(&w, "accuracy");
+    aim_json_begin_object(&w);
+    aim_json_key(&w, "min_snr_db");
+    aim_json_number(&w, s->o.min_snr_db);
+    if (isfinite(r->output_snr_db)) {
+        aim_json_key(&w, "snr_db");
+        aim_json_number(&w, r->output_snr_db);
+    }
+    aim_json_key(&w, "int8_conv_share");
+    aim_json_number(&w, r->total_macs > 0 ? r->int8_macs / r->total_macs : 0);
     aim_json_end_object(&w);
     logs_timings(&w, t);
     logs_messages(&w, c->log_json.data);
@@ -310,7 +328,9 @@ static aim_status quantize(aim_compile_state *s, double *scores, aim_calib_metho
 
 static aim_status build(aim_compile_state *s, aim_compile_result *r, timings *t) {
     aim_compile_ctx *c = &s->c;
-    double scores[AIM_CALIB_COUNT] = {-1, -1, -1, -1, -1};
+    double *scores = s->scores;
+    for (int m = 0; m < AIM_CALIB_COUNT; m++)
+        scores[m] = -1;
     aim_calib_method best = AIM_CALIB_MINMAX;
     aim_status st = quantize(s, scores, &best, t);
     if (st != AIM_OK) return st;
@@ -368,25 +388,27 @@ static void state_free(aim_compile_state *s) {
     free(s);
 }
 
-aim_status aim_compile(const aim_model *m, const aim_compile_options *o, aim_compile_result *out) {
+/* One run of the whole pipeline; an automatic region keeps only nodes up to `cut` (-1: all). */
+static aim_status compile_once(const aim_model *m, const aim_compile_options *o, long cut,
+                               aim_compile_result *out) {
     memset(out, 0, sizeof *out);
-    if (!m || !o) return aim_error(AIM_ERR_INVALID_ARG, "aim_compile: NULL argument");
-    aim_status st = check_options(o);
-    if (st != AIM_OK) return st;
+    out->output_snr_db = NAN;
     aim_compile_state *s = calloc(1, sizeof *s);
     if (!s) return aim_error(AIM_ERR_NOMEM, "out of memory");
     s->o = *o;
     s->c.o = &s->o;
+    s->c.cut = cut;
     aim_strbuf_init(&s->c.region_text);
     aim_strbuf_init(&s->c.log_json);
-    timings t = {0};
+    timings *t = &s->t;
     double t0 = now_s();
-    st = analyse(s, m, &t);
+    aim_status st = analyse(s, m, t);
     out->images_used = s->c.n_images;
     out->images_skipped = s->c.skipped;
     out->region_nodes = s->c.region_nodes;
-    if (st == AIM_OK) st = build(s, out, &t);
-    t.total = now_s() - t0;
+    if (st == AIM_OK) out->int8_macs = out->total_macs = aim_compile_region_macs(&s->c);
+    if (st == AIM_OK) st = build(s, out, t);
+    t->total = now_s() - t0;
     if (st == AIM_OK) out->region = aim_strdup(s->c.region_text.data ? s->c.region_text.data : "");
     if (st != AIM_OK) {
         aim_compile_result_free(out);
@@ -400,6 +422,159 @@ aim_status aim_compile(const aim_model *m, const aim_compile_options *o, aim_com
     s->o.log = NULL;
     out->internal = s;
     return AIM_OK;
+}
+
+/* ---- Accuracy search ---------------------------------------------------------------------- */
+
+typedef struct {
+    const aim_model *m;
+    const aim_compile_options *o; /* the caller's */
+    aim_compile_ctx *c0;          /* the whole region's run: images, hold-out, boundary */
+    aim_calib_method method;      /* the whole region's choice, kept for every try */
+    const char **names;           /* the whole region's boundary tensors */
+    size_t n_names;
+    double whole_macs;
+    aim_strbuf msgs; /* what the search said, for the final logs.json */
+} accuracy_search;
+
+static void search_log(accuracy_search *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void search_log(accuracy_search *a, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (a->o->log) a->o->log(a->o->log_ctx, 0, msg);
+    aim_strbuf_printf(&a->msgs, "0%s\n", msg);
+}
+
+static double int8_share(const accuracy_search *a, const aim_compile_result *r) {
+    return a->whole_macs > 0 ? 100 * r->int8_macs / a->whole_macs : 0;
+}
+
+/* Compiles with the region cut after node `cut` and measures it; report_try: log one line. */
+static aim_status try_cut(accuracy_search *a, long cut, bool report, bool report_try,
+                          aim_compile_result *r) {
+    aim_compile_options o = *a->o;
+    o.method = a->method;
+    o.report = report;
+    o.log = NULL; /* the search reports each try in one line */
+    aim_status st = compile_once(a->m, &o, cut, r);
+    double snr = 0;
+    if (st == AIM_OK)
+        st = aim_compile_boundary_snr(a->c0, a->m, r->model, a->names, a->n_names, &snr);
+    if (st != AIM_OK) {
+        aim_compile_result_free(r);
+        return st;
+    }
+    r->output_snr_db = snr;
+    r->total_macs = a->whole_macs;
+    if (!report_try) return AIM_OK;
+    search_log(a,
+               "accuracy: region up to node #%ld (%zu nodes, %.1f%% of the Conv work): "
+               "worst SNR %.1f dB",
+               cut, r->region_nodes, int8_share(a, r), snr);
+    return AIM_OK;
+}
+
+/* Bisection for the longest cut that meets the target; the whole region (the last cut) missed
+ * it. *chosen: a cut index, or, when none meets the target, the best-scoring one tried (-1:
+ * the whole region). */
+static aim_status bisect(accuracy_search *a, const long *cuts, size_t n_cuts, double whole_snr,
+                         long *chosen) {
+    long lo = -1, hi = (long)n_cuts - 1, best = -1;
+    double best_snr = whole_snr;
+    while (hi - lo > 1) {
+        long mid = lo + (hi - lo) / 2;
+        aim_compile_result r;
+        aim_status st = try_cut(a, cuts[mid], false, true, &r);
+        if (st != AIM_OK) return st;
+        double snr = r.output_snr_db;
+        aim_compile_result_free(&r);
+        if (snr >= a->o->min_snr_db)
+            lo = mid;
+        else
+            hi = mid;
+        if (snr > best_snr) {
+            best_snr = snr;
+            best = mid;
+        }
+    }
+    *chosen = lo >= 0 ? lo : best;
+    return AIM_OK;
+}
+
+/* Rewrites logs.json of the final result with the search's messages and figures. */
+static aim_status finish_logs(accuracy_search *a, aim_compile_result *r) {
+    aim_compile_state *s = r->internal;
+    if (a->msgs.data) aim_strbuf_puts(&s->c.log_json, a->msgs.data);
+    free(r->logs_json);
+    r->logs_json = logs_json(s, r, s->scores, &s->t);
+    return r->logs_json ? AIM_OK : aim_error(AIM_ERR_NOMEM, "out of memory");
+}
+
+/* out holds the whole region's result; replaced by a shorter region's when the whole one misses
+ * options.min_snr_db. */
+static aim_status fit_accuracy(const aim_model *m, const aim_compile_options *o,
+                               aim_compile_result *out) {
+    aim_compile_ctx *c0 = &((aim_compile_state *)out->internal)->c;
+    accuracy_search a = {m, o, c0, out->method_used, NULL, c0->n_rout, out->int8_macs, {0}};
+    aim_strbuf_init(&a.msgs);
+    long *cuts = calloc(c0->n_nodes + 1, sizeof *cuts);
+    a.names = calloc(c0->n_rout + 1, sizeof *a.names);
+    aim_status st = cuts && a.names ? AIM_OK : aim_error(AIM_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; st == AIM_OK && i < c0->n_rout; i++)
+        a.names[i] = c0->t[c0->rout[i]].name;
+    double snr = 0;
+    if (st == AIM_OK) st = aim_compile_boundary_snr(c0, m, out->model, a.names, a.n_names, &snr);
+    size_t n_cuts = st == AIM_OK ? aim_compile_cut_points(c0, cuts) : 0;
+    long chosen = -1;
+    if (st == AIM_OK) {
+        out->output_snr_db = snr;
+        search_log(&a,
+                   "accuracy: whole region (%zu nodes): worst SNR %.1f dB of its %zu "
+                   "boundary tensor(s) on the held-out images; target %.1f dB (--min-snr)",
+                   out->region_nodes, snr, a.n_names, o->min_snr_db);
+        if (snr < o->min_snr_db && n_cuts > 1) st = bisect(&a, cuts, n_cuts, snr, &chosen);
+    }
+    aim_compile_result shorter;
+    if (st == AIM_OK && chosen >= 0) st = try_cut(&a, cuts[chosen], o->report, false, &shorter);
+    if (st == AIM_OK && chosen >= 0) {
+        bool met = shorter.output_snr_db >= o->min_snr_db;
+        search_log(&a,
+                   "accuracy: %s: the region ends at node #%ld, %zu of %zu nodes, %.1f%% of "
+                   "the Conv work in int8; the nodes after it stay float32",
+                   met ? "target met" : "no cut meets the target, using the best one", cuts[chosen],
+                   shorter.region_nodes, out->region_nodes, int8_share(&a, &shorter));
+        if (shorter.region && o->log) o->log(o->log_ctx, 0, shorter.region);
+        /* out's state owns c0 (and so a.names): swap only after the last use */
+        free(a.names);
+        a.names = NULL;
+        aim_compile_result_free(out);
+        *out = shorter;
+    } else if (st == AIM_OK && snr < o->min_snr_db) {
+        search_log(&a, "accuracy: %s the whole region",
+                   n_cuts > 1 ? "no cut scores better than" : "nothing to cut in");
+    }
+    if (st == AIM_OK) st = finish_logs(&a, out);
+    free(a.names);
+    free(cuts);
+    aim_strbuf_free(&a.msgs);
+    return st;
+}
+
+aim_status aim_compile(const aim_model *m, const aim_compile_options *o, aim_compile_result *out) {
+    memset(out, 0, sizeof *out);
+    if (!m || !o) return aim_error(AIM_ERR_INVALID_ARG, "aim_compile: NULL argument");
+    aim_status st = check_options(o);
+    if (st != AIM_OK) return st;
+    bool search = o->min_snr_db > 0 && !o->start_count && !o->end_count;
+    st = compile_once(m, o, -1, out);
+    if (st != AIM_OK || !search) return st;
+    st = fit_accuracy(m, o, out);
+    if (st != AIM_OK) aim_compile_result_free(out);
+    return st;
 }
 
 void aim_compile_result_free(aim_compile_result *r) {

@@ -10,7 +10,10 @@
  *   7. embed.c    replace the region by one AimProgram node, metadata;
  *   8. report.c   fake-quantized evaluation (QDQ model on aim's session): method choice,
  *                 per-layer agreement, logs.json;
- *      biascorr.c after the method choice: biases corrected for the weight rounding.
+ *      biascorr.c after the method choice: biases corrected for the weight rounding;
+ *   9. accuracy.c what the accuracy search measures: the worst SNR of the automatic region's
+ *                 boundary tensors on the held-out images (compile.c shortens the region, one
+ *                 whole pipeline run per try, until it meets options.min_snr_db).
  * Invariant: node indices always refer to the prepared model's graph (cg->g), whose nodes are
  * not changed after step 1 (equalize.c only points Conv weight/bias inputs at new, rescaled
  * initializers, before any statistics are taken); later edits work on copies.
@@ -64,6 +67,7 @@ typedef struct {
     const char **why;  /* per node: NULL when quantizable, else the reason */
     bool *in_region;
     size_t region_nodes;
+    long cut;        /* an automatic region keeps only nodes with index <= cut; -1: no limit */
     int *rin, *rout; /* region input / output tensors */
     size_t n_rin, n_rout;
     aim_compile_group *grp; /* per node */
@@ -168,5 +172,15 @@ aim_status aim_compile_evaluate(aim_compile_ctx *c, const aim_quant_params *para
 aim_status aim_compile_report(aim_compile_ctx *c, const aim_quant_params *params,
                               const aim_compile_weight *w, size_t n_w, const aim_program *p,
                               char **json, char **text);
+
+/* accuracy.c: the worst (lowest) SNR in dB, over `names`, of `test` against `ref` on the
+ * held-out images (all images when none is held out). */
+aim_status aim_compile_boundary_snr(aim_compile_ctx *c, const aim_model *ref, const aim_model *test,
+                                    const char *const *names, size_t n, double *worst_db);
+/* Multiply-accumulates of the region's Conv nodes (one image). */
+double aim_compile_region_macs(const aim_compile_ctx *c);
+/* Where a region may be cut: the indices of region nodes that end a Conv or Add group, in graph
+ * order (cuts has room for n_nodes entries). */
+size_t aim_compile_cut_points(const aim_compile_ctx *c, long *cuts);
 
 #endif

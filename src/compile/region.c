@@ -344,8 +344,10 @@ static void describe(aim_compile_ctx *c, bool named) {
     aim_strbuf_printf(sb,
                       "region: %zu of %zu nodes (%zu Conv)%s; %zu nodes are quantizable in all\n",
                       c->region_nodes, c->n_nodes, convs,
-                      named ? " between the given start/end nodes"
-                            : ", the largest connected group of quantizable nodes",
+                      named         ? " between the given start/end nodes"
+                      : c->cut >= 0 ? ", the largest connected group of quantizable nodes "
+                                      "up to the accuracy cut"
+                                    : ", the largest connected group of quantizable nodes",
                       total_q);
     aim_strbuf_printf(sb, "  inputs (%zu):", c->n_rin);
     for (size_t i = 0; i < c->n_rin; i++)
@@ -363,7 +365,9 @@ static void describe(aim_compile_ctx *c, bool named) {
             if (c->in_region[k]) continue;
             aim_strbuf_printf(sb, "  stops before %s: %s\n",
                               aim_compile_node_label(c, (size_t)k, label, sizeof label),
-                              c->why[k] ? c->why[k] : "outside the given end nodes");
+                              c->why[k] ? c->why[k]
+                              : named   ? "outside the given end nodes"
+                                        : "kept in float32 to meet the accuracy target");
             break;
         }
     }
@@ -381,7 +385,7 @@ aim_status aim_compile_select_region(aim_compile_ctx *c) {
     if (st == AIM_OK && named) st = select_named(c, allow, work, stack, parent);
     if (st == AIM_OK && !named) {
         for (size_t i = 0; i < c->n_nodes; i++)
-            allow[i] = !c->why[i];
+            allow[i] = !c->why[i] && (c->cut < 0 || (long)i <= c->cut);
         keep_largest(c, allow, parent, size);
     }
     c->region_nodes = 0;

@@ -158,11 +158,12 @@ PY
 "$PYTHON" "$HERE/make_compile_model.py" pair "$TMP/pair.onnx" || { echo "FAIL: pair model"; exit 1; }
 "$AIM" run "$TMP/pair.onnx" --input "image-=$TMP/in.pb" --output-dir "$TMP/pair-fp32" >/dev/null \
     2>"$TMP/e" || { echo "FAIL: aim run pair fp32: $(cat "$TMP/e")"; exit 1; }
+# --min-snr 0: the whole region, whatever its accuracy (the search has its own test below)
 for eq in on off; do
     flag=
     [ $eq = off ] && flag=--no-equalize
     "$AIM" compile "$TMP/pair.onnx" --calib "$TMP/calib" -o "$TMP/pair-$eq" --calib-method minmax \
-        $flag >"$TMP/o" 2>&1 || { echo "FAIL: compile pair ($eq): $(cat "$TMP/o")"; exit 1; }
+        --min-snr 0 $flag >"$TMP/o" 2>&1 || { echo "FAIL: compile pair ($eq): $(cat "$TMP/o")"; exit 1; }
     grep -q "equalized the channel ranges of 1 Conv pair" "$TMP/o"
     found=$?
     if [ $eq = on ] && [ $found -ne 0 ]; then echo "FAIL: pair not equalized: $(cat "$TMP/o")"; exit 1; fi
@@ -189,4 +190,39 @@ for eq in ("on", "off"):
 print(f"equalization: cosine vs fp32 {cos['on']:.6f} with, {cos['off']:.6f} without")
 assert cos["on"] > 0.995 and 1 - cos["on"] < 0.5 * (1 - cos["off"]), cos
 PY
+
+# ---- accuracy search: without equalization the whole pair misses 30 dB; the region is cut
+# after the first Conv (the second stays float32), which must then agree better ----
+"$AIM" compile "$TMP/pair.onnx" --calib "$TMP/calib" -o "$TMP/pair-cut" --calib-method minmax \
+    --no-equalize --min-snr 30 >"$TMP/o" 2>&1 || { echo "FAIL: compile pair (cut): $(cat "$TMP/o")"; exit 1; }
+grep -q "accuracy: whole region (3 nodes): worst SNR .* target 30.0 dB" "$TMP/o" ||
+    { echo "FAIL: no whole-region accuracy line: $(cat "$TMP/o")"; exit 1; }
+grep -q "accuracy: target met: the region ends at node #0, 1 of 3 nodes" "$TMP/o" ||
+    { echo "FAIL: region not cut to the first Conv: $(cat "$TMP/o")"; exit 1; }
+grep -q "kept in float32 to meet the accuracy target" "$TMP/o" ||
+    { echo "FAIL: the cut is not explained: $(cat "$TMP/o")"; exit 1; }
+grep -q "accuracy: target met" "$TMP/pair-cut/logs.json" ||
+    { echo "FAIL: logs.json lacks the accuracy search"; exit 1; }
+"$AIM" run "$TMP/pair-cut/pair.cpu-int8.onnx" --input "image-=$TMP/in.pb" \
+    --output-dir "$TMP/pair-int8-cut" >/dev/null 2>"$TMP/e" ||
+    { echo "FAIL: aim run pair (cut): $(cat "$TMP/e")"; exit 1; }
+"$PYTHON" - "$TMP" <<'PY' || exit 1
+import sys
+import numpy as np
+import onnx
+from onnx import numpy_helper
+tmp = sys.argv[1]
+def out(d):
+    return numpy_helper.to_array(onnx.load_tensor(f"{tmp}/{d}/output_0.pb")).ravel().astype(np.float64)
+a = out("pair-fp32")
+snr = {}
+for d in ("off", "cut"):
+    b = out(f"pair-int8-{d}")
+    snr[d] = float(10 * np.log10((a @ a) / ((a - b) @ (a - b))))
+print(f"accuracy search: SNR vs fp32 {snr['off']:.1f} dB whole region, {snr['cut']:.1f} dB cut")
+assert snr["cut"] >= 30 and snr["cut"] > snr["off"] + 6, snr
+PY
+"$AIM" compile "$TMP/pair.onnx" --calib "$TMP/calib" -o "$TMP/x" --min-snr -1 >"$TMP/o" 2>&1
+[ $? -eq 2 ] && grep -q "min-snr needs a number of dB" "$TMP/o" ||
+    { echo "FAIL: --min-snr -1 not refused: $(cat "$TMP/o")"; exit 1; }
 echo "ok"

@@ -69,7 +69,8 @@ compile() {
         return 1
     fi
     echo "$label: compiled in $((SECONDS - t0)) s; $(grep -m1 '^method:' "$TMP/compile-$label.log");" \
-        "$(grep -m1 -o 'region: [0-9]* of [0-9]* nodes[^,;]*' "$TMP/compile-$label.log")"
+        "$(grep -o 'region: [0-9]* of [0-9]* nodes[^,;]*' "$TMP/compile-$label.log" | tail -1)"
+    grep '^accuracy:' "$TMP/compile-$label.log" | tail -1 | sed "s/^/$label: /"
     INT8=$out/$stem.cpu-int8.onnx
 }
 
