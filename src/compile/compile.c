@@ -2,7 +2,9 @@
  * compile.c: aim_compile, the driver: checks the options, runs the steps listed in internal.h
  * in order, picks the calibration method ("auto": each method's fake-quantized region is
  * compared with fp32 on the held-out images, the best mean cosine wins), lowers, embeds, and
- * writes logs.json text and the optional report. Also aim_compile_export_qdq.
+ * writes logs.json text and the optional report; then, for an automatic region, the accuracy
+ * search (fit_accuracy: shorter regions until options.min_snr_db is met). Also
+ * aim_compile_export_qdq.
  */
 #include "compile/internal.h"
 
@@ -548,7 +550,7 @@ static aim_status fit_accuracy(const aim_model *m, const aim_compile_options *o,
                    met ? "target met" : "no cut meets the target, using the best one", cuts[chosen],
                    shorter.region_nodes, out->region_nodes, int8_share(&a, &shorter));
         if (shorter.region && o->log) o->log(o->log_ctx, 0, shorter.region);
-        /* out's state owns c0 (and so a.names): swap only after the last use */
+        /* out's state owns c0 and the strings a.names points at: free them last */
         free(a.names);
         a.names = NULL;
         aim_compile_result_free(out);
