@@ -93,25 +93,11 @@ static aim_status measure(aim_compile_ctx *c, bc_means *m) {
     return st;
 }
 
-/* Float weights of weight i (decoded copy), or NULL. */
-static float *float_weights(const aim_compile_ctx *c, const aim_compile_weight *w, size_t count) {
-    Onnx__TensorProto *t = aim_quant_graph_initializer(c->g, c->g->node[w->node]->input[1]);
-    void *data = NULL;
-    size_t bytes = 0;
-    if (!t || t->data_type != AIM_DTYPE_FLOAT || aim_onnx_tensor_decode(c->m, t, &data, &bytes)) {
-        aim_error_clear();
-        return NULL;
-    }
-    if (bytes == count * sizeof(float)) return data;
-    free(data);
-    return NULL;
-}
-
 /* Subtracts the drift of every output channel of weight w; returns sum |drift|. */
 static double correct_one(const aim_compile_ctx *c, aim_compile_weight *w, const double *mean) {
     int64_t O = w->dims[0], cg = w->dims[1], kk = w->dims[2] * w->dims[3];
     int64_t group = aim_quant_attr_get_int(c->g->node[w->node], "group", 1);
-    float *f = float_weights(c, w, (size_t)(O * cg * kk));
+    float *f = aim_compile_read_floats(c, c->g->node[w->node]->input[1], (size_t)(O * cg * kk));
     double moved = 0;
     for (int64_t o = 0; f && w->bias && o < O; o++) {
         int64_t first = (o / (O / group)) * cg; /* the group's first input channel */

@@ -56,20 +56,6 @@ static int pair_start(const aim_compile_ctx *c, int i) {
     return is_op(c, p, "Conv") ? p : -1;
 }
 
-/* Float initializer `name` with `count` values (decoded copy), or NULL. */
-static float *read_init(const aim_compile_ctx *c, const char *name, size_t count) {
-    Onnx__TensorProto *t = aim_quant_graph_initializer(c->g, name);
-    void *data = NULL;
-    size_t bytes = 0;
-    if (!t || t->data_type != AIM_DTYPE_FLOAT || aim_onnx_tensor_decode(c->m, t, &data, &bytes)) {
-        aim_error_clear();
-        return NULL;
-    }
-    if (bytes == count * sizeof(float)) return data;
-    free(data);
-    return NULL;
-}
-
 static size_t weight_count(const aim_compile_ctx *c, int node) {
     const Onnx__TensorProto *w = aim_quant_graph_initializer(c->g, c->g->node[node]->input[1]);
     if (!w || w->n_dims != 4) return 0;
@@ -177,8 +163,9 @@ static aim_status apply(aim_compile_ctx *c, const eq_pair *p, bool *done) {
     const Onnx__NodeProto *n1 = c->g->node[p->conv1], *n2 = c->g->node[p->conv2];
     size_t c1 = weight_count(c, p->conv1), c2 = weight_count(c, p->conv2);
     bool has_b = n1->n_input > 2 && n1->input[2][0];
-    float *w1 = read_init(c, n1->input[1], c1), *w2 = read_init(c, n2->input[1], c2);
-    float *b1 = has_b ? read_init(c, n1->input[2], p->channels) : NULL;
+    float *w1 = aim_compile_read_floats(c, n1->input[1], c1),
+          *w2 = aim_compile_read_floats(c, n2->input[1], c2);
+    float *b1 = has_b ? aim_compile_read_floats(c, n1->input[2], p->channels) : NULL;
     double *f = malloc(p->channels * sizeof *f);
     aim_status st = AIM_OK;
     *done = w1 && w2 && f && (b1 || !has_b) && c1 % p->channels == 0;

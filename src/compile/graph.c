@@ -11,6 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+float *aim_compile_read_floats(const aim_compile_ctx *c, const char *name, size_t count) {
+    Onnx__TensorProto *t = aim_quant_graph_initializer(c->g, name);
+    void *data = NULL;
+    size_t bytes = 0;
+    if (!t || t->data_type != AIM_DTYPE_FLOAT || aim_onnx_tensor_decode(c->m, t, &data, &bytes)) {
+        aim_error_clear();
+        return NULL;
+    }
+    if (bytes == count * sizeof(float)) return data;
+    free(data);
+    return NULL;
+}
+
 int aim_compile_tensor_find(const aim_compile_ctx *c, const char *name) {
     for (size_t i = 0; i < c->n_t; i++)
         if (strcmp(c->t[i].name, name) == 0) return (int)i;

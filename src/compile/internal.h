@@ -97,6 +97,9 @@ aim_status aim_compile_copy_model(const aim_model *m, aim_model **out);
 aim_status aim_compile_fold_bn(aim_compile_ctx *c);
 
 /* graph.c */
+/* Decoded copy of float initializer `name` holding exactly `count` values, else NULL (the
+ * caller frees it; no error is left set). */
+float *aim_compile_read_floats(const aim_compile_ctx *c, const char *name, size_t count);
 aim_status aim_compile_graph_build(aim_compile_ctx *c);
 aim_status aim_compile_graph_probe(aim_compile_ctx *c);
 void aim_compile_graph_free(aim_compile_ctx *c);

@@ -18,29 +18,16 @@ static int act_index(const aim_compile_ctx *c, int t) {
 
 /* ---- Weights ------------------------------------------------------------------------------- */
 
-static float *read_float(const aim_compile_ctx *c, const char *name, size_t count) {
-    Onnx__TensorProto *t = aim_quant_graph_initializer(c->g, name);
-    void *data = NULL;
-    size_t bytes;
-    if (!t || t->data_type != AIM_DTYPE_FLOAT || aim_onnx_tensor_decode(c->m, t, &data, &bytes))
-        return NULL;
-    if (bytes != count * sizeof(float)) {
-        free(data);
-        return NULL;
-    }
-    return data;
-}
-
 static aim_status weight_one(const aim_compile_ctx *c, int node, aim_compile_weight *w) {
     const Onnx__NodeProto *n = c->g->node[node];
     const Onnx__TensorProto *t = aim_quant_graph_initializer(c->g, n->input[1]);
     w->node = node;
     memcpy(w->dims, t->dims, sizeof w->dims);
     size_t o = (size_t)w->dims[0], per = (size_t)(w->dims[1] * w->dims[2] * w->dims[3]);
-    float *f = read_float(c, n->input[1], o * per);
+    float *f = aim_compile_read_floats(c, n->input[1], o * per);
     w->q = malloc(o * per + 1);
     w->scales = malloc(o * sizeof *w->scales + 1);
-    if (n->n_input > 2 && n->input[2][0]) w->bias = read_float(c, n->input[2], o);
+    if (n->n_input > 2 && n->input[2][0]) w->bias = aim_compile_read_floats(c, n->input[2], o);
     aim_status st = AIM_OK;
     if (!f || (n->n_input > 2 && n->input[2][0] && !w->bias))
         st = aim_error(AIM_ERR_UNSUPPORTED, "Conv '%s': weights or bias unreadable",
