@@ -33,6 +33,9 @@ typedef struct {
      * kernels, with no fusion and plain layouts: the oracle the fast path is tested against.
      * Both paths accept the same models; only speed and rounding differ. */
     bool reference_only;
+    /* Time every step of every run (two clock reads per step) for aim_session_step_profile:
+     * where a model spends its time, as ONNX Runtime's enable_profiling tells. */
+    bool profile;
 } aim_session_options;
 
 /* Builds a session: resolves every operator, checks attributes and shapes, folds constants,
@@ -60,6 +63,21 @@ size_t aim_session_fast_node_count(const aim_session *s);
 /* Bytes of scratch memory each run uses for intermediates planned at load time (values whose
  * shape depends on data are allocated separately). */
 size_t aim_session_arena_bytes(const aim_session *s);
+
+/* Steps a run executes: a fast kernel (with the nodes fused into it), a layout reorder, or one
+ * node on its reference kernel. */
+size_t aim_session_step_count(const aim_session *s);
+
+typedef struct {
+    const char *kind;   /* "conv+bias+relu", "reorder", "pool"...; a reference node: its op */
+    const char *output; /* the value the step writes */
+    double total_ms;    /* summed over the runs so far */
+    uint64_t runs;
+} aim_session_step_info;
+
+/* What step i is and, with the `profile` option, the time spent in it so far; false when i is
+ * out of range. Concurrent runs all add to the same totals. */
+bool aim_session_step_profile(const aim_session *s, size_t i, aim_session_step_info *out);
 
 /* Runs the model. `inputs` holds aim_session_input_count() tensors in input order (the caller
  * keeps them); `outputs` receives aim_session_output_count() tensors whose data the caller

@@ -3,7 +3,7 @@
  * session creation), latency percentiles over repeated aim_session_run calls, throughput, peak
  * resident memory (getrusage ru_maxrss and VmHWM) and the session's planned arena. Inputs are
  * random (deterministic seed) or read from TensorProto .pb files; --json is for scripts such as
- * bench/run.
+ * bench/run. --profile adds where the time goes: per step of the plan and per kind of step.
  */
 #include "aim/model.h"
 #include "aim/session.h"
@@ -23,7 +23,7 @@
 
 static const char bench_help[] =
     "usage: aim bench MODEL [--threads N] [--iterations N] [--warmup N] [--seed N] [--reference]\n"
-    "                       [--input NAME=FILE.pb]... [--json]\n\n"
+    "                       [--input NAME=FILE.pb]... [--profile [--top N]] [--json]\n\n"
     "Loads MODEL, creates a session and times aim_session_run: WARMUP untimed runs, then\n"
     "ITERATIONS timed runs, one after the other. Prints the load time (parse + session\n"
     "creation), latency p50/p90/p99/mean/min/max in ms, throughput (inferences/s), peak\n"
@@ -39,6 +39,11 @@ static const char bench_help[] =
     "  --warmup N           untimed runs first (default 5)\n"
     "  --seed N             seed of the random inputs (default 1)\n"
     "  --input NAME=FILE    read input NAME from a serialized TensorProto (.pb)\n"
+    "  --profile            time every step of the timed runs and print where the time\n"
+    "                       goes: per kind of step (a fused kernel such as conv+bias+relu,\n"
+    "                       a layout reorder, a reference node's op type) and the slowest\n"
+    "                       steps (adds two clock reads per step to each run)\n"
+    "  --top N              slowest steps listed with --profile (default 15)\n"
     "  --json               print one JSON object instead of text\n"
     "  -h, --help           show this help\n";
 
@@ -228,15 +233,25 @@ typedef struct {
     long threads, iterations, warmup, seed;
     bool json;
     bool reference; /* --reference: every node on the portable reference kernels */
+    bool profile;   /* --profile: per-step times of the timed runs */
+    long top;       /* steps listed with --profile */
     input_arg *inputs;
     size_t n_inputs;
 } bench_args;
+
+typedef struct {
+    const char *kind, *output; /* owned by the session */
+    double ms;                 /* per timed run */
+    size_t steps;              /* in a per-kind sum: how many steps */
+} step_time;
 
 typedef struct {
     double parse_ms, session_ms;
     double p50, p90, p99, mean, min, max, total_ms;
     long long rss_before, maxrss, hwm;
     size_t arena, nodes;
+    step_time *steps, *kinds; /* --profile: per step in plan order, per kind by time */
+    size_t n_steps, n_kinds;
 } bench_result;
 
 static void free_args(bench_args *a) {
@@ -250,6 +265,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     a->iterations = 50;
     a->warmup = 5;
     a->seed = 1;
+    a->top = 15;
     a->inputs = calloc((size_t)argc, sizeof *a->inputs);
     if (!a->inputs) return aim_cli_fail(CMD, "out of memory");
     for (int i = 1; i < argc; i++) {
@@ -267,6 +283,10 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             target = &a->warmup, max = 100000000;
         } else if (strcmp(arg, "--seed") == 0) {
             target = &a->seed, max = 2147483647;
+        } else if (strcmp(arg, "--top") == 0) {
+            target = &a->top, max = 100000;
+        } else if (strcmp(arg, "--profile") == 0) {
+            a->profile = true;
         } else if (strcmp(arg, "--json") == 0) {
             a->json = true;
         } else if (strcmp(arg, "--reference") == 0) {
@@ -320,6 +340,108 @@ static void progress_done(double last) {
     if (last > 0) fputs("\r\033[K", stderr);
 }
 
+/* ---- Profile ------------------------------------------------------------------------------ */
+
+/* Each step's total so far (ms), to subtract the warmup runs from the final totals. */
+static double *profile_totals(const aim_session *s) {
+    size_t n = aim_session_step_count(s);
+    double *t = calloc(n + 1, sizeof *t);
+    aim_session_step_info info;
+    for (size_t i = 0; t && i < n; i++)
+        t[i] = aim_session_step_profile(s, i, &info) ? info.total_ms : 0.0;
+    return t;
+}
+
+static int by_kind(const void *a, const void *b) {
+    return strcmp(((const step_time *)a)->kind, ((const step_time *)b)->kind);
+}
+
+static int by_time_desc(const void *a, const void *b) {
+    double x = ((const step_time *)a)->ms, y = ((const step_time *)b)->ms;
+    return (x < y) - (x > y);
+}
+
+/* Per-step times of the timed runs (totals minus `warm`), and their sums per kind. */
+static bool profile_collect(const aim_session *s, const double *warm, long runs, bench_result *r) {
+    size_t n = aim_session_step_count(s);
+    r->steps = calloc(n + 1, sizeof *r->steps);
+    r->kinds = calloc(n + 1, sizeof *r->kinds);
+    if (!r->steps || !r->kinds) return false;
+    for (size_t i = 0; i < n; i++) {
+        aim_session_step_info info;
+        aim_session_step_profile(s, i, &info);
+        r->steps[i] = (step_time){info.kind, info.output, (info.total_ms - warm[i]) / runs, 1};
+    }
+    r->n_steps = n;
+    memcpy(r->kinds, r->steps, n * sizeof *r->kinds);
+    qsort(r->kinds, n, sizeof *r->kinds, by_kind);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k > 0 && strcmp(r->kinds[k - 1].kind, r->kinds[i].kind) == 0) {
+            r->kinds[k - 1].ms += r->kinds[i].ms;
+            r->kinds[k - 1].steps++;
+        } else {
+            r->kinds[k++] = r->kinds[i];
+        }
+    }
+    r->n_kinds = k;
+    qsort(r->kinds, k, sizeof *r->kinds, by_time_desc);
+    return true;
+}
+
+static double steps_total_ms(const bench_result *r) {
+    double sum = 0;
+    for (size_t i = 0; i < r->n_steps; i++)
+        sum += r->steps[i].ms;
+    return sum;
+}
+
+static void print_profile(const bench_args *a, const bench_result *r) {
+    double total = steps_total_ms(r);
+    double share = total > 0 ? 100.0 / total : 0.0;
+    printf(
+        "profile      %zu steps, %.4g ms per run in steps (the rest of the latency: run set-up,\n"
+        "             inference of dynamic shapes, output hand-over)\n",
+        r->n_steps, total);
+    printf("  %-36s %6s %9s %7s\n", "kind", "steps", "ms/run", "share");
+    for (size_t i = 0; i < r->n_kinds; i++)
+        printf("  %-36s %6zu %9.4f %6.1f%%\n", r->kinds[i].kind, r->kinds[i].steps, r->kinds[i].ms,
+               r->kinds[i].ms * share);
+    step_time *slow = malloc((r->n_steps + 1) * sizeof *slow);
+    if (!slow) return;
+    memcpy(slow, r->steps, r->n_steps * sizeof *slow);
+    qsort(slow, r->n_steps, sizeof *slow, by_time_desc);
+    size_t top = (size_t)a->top < r->n_steps ? (size_t)a->top : r->n_steps;
+    printf("  slowest %zu step(s):\n  %9s %7s  %-28s %s\n", top, "ms/run", "share", "kind",
+           "output");
+    for (size_t i = 0; i < top; i++)
+        printf("  %9.4f %6.1f%%  %-28s %s\n", slow[i].ms, slow[i].ms * share, slow[i].kind,
+               slow[i].output);
+    free(slow);
+}
+
+static void json_steps(aim_json_writer *w, const step_time *t, size_t n, bool kinds) {
+    aim_json_begin_array(w);
+    for (size_t i = 0; i < n; i++) {
+        aim_json_begin_object(w);
+        aim_json_key(w, "kind");
+        aim_json_string(w, t[i].kind);
+        if (kinds) {
+            aim_json_key(w, "steps");
+            aim_json_int(w, (int64_t)t[i].steps);
+        } else {
+            aim_json_key(w, "output");
+            aim_json_string(w, t[i].output);
+        }
+        aim_json_key(w, "ms_per_run");
+        aim_json_number(w, t[i].ms);
+        aim_json_end_object(w);
+    }
+    aim_json_end_array(w);
+}
+
+/* ---- Output -------------------------------------------------------------------------------- */
+
 static void print_text(const bench_args *a, const bench_result *r, bench_input *in, size_t n_in) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     printf("model        %s\n", a->model);
@@ -344,6 +466,7 @@ static void print_text(const bench_args *a, const bench_result *r, bench_input *
         "memory       peak RSS %.1f MB (VmHWM %.1f MB), RSS before load %.1f MB, arena %.1f MB\n",
         (double)r->maxrss / 1048576.0, (double)r->hwm / 1048576.0,
         (double)r->rss_before / 1048576.0, (double)r->arena / 1048576.0);
+    if (a->profile) print_profile(a, r);
 }
 
 static void print_json(const bench_args *a, const bench_result *r, bench_input *in, size_t n_in) {
@@ -416,6 +539,17 @@ static void print_json(const bench_args *a, const bench_result *r, bench_input *
     aim_json_int(&w, r->rss_before);
     aim_json_key(&w, "arena_bytes");
     aim_json_int(&w, (int64_t)r->arena);
+    if (a->profile) {
+        aim_json_key(&w, "profile");
+        aim_json_begin_object(&w);
+        aim_json_key(&w, "step_ms_per_run");
+        aim_json_number(&w, steps_total_ms(r));
+        aim_json_key(&w, "kinds");
+        json_steps(&w, r->kinds, r->n_kinds, true);
+        aim_json_key(&w, "steps");
+        json_steps(&w, r->steps, r->n_steps, false);
+        aim_json_end_object(&w);
+    }
     aim_json_end_object(&w);
     aim_json_writer_finish(&w);
 }
@@ -430,7 +564,8 @@ static int run_bench(bench_args *a) {
     aim_model *m;
     if (!aim_cli_load(CMD, a->model, &m)) return AIM_EXIT_ERROR;
     double t1 = now_ms();
-    aim_session_options opt = {.threads = (int)a->threads, .reference_only = a->reference};
+    aim_session_options opt = {
+        .threads = (int)a->threads, .reference_only = a->reference, .profile = a->profile};
     aim_session *s;
     aim_status st = aim_session_create(m, &opt, &s);
     double t2 = now_ms();
@@ -487,8 +622,14 @@ static int run_bench(bench_args *a) {
     double last = 0, started = now_ms();
     long total = a->warmup + a->iterations;
     double loop_start = 0;
+    double *warm = NULL; /* --profile: the step totals after the warmup runs */
     for (long it = 0; it < total; it++) {
         bool timed = it >= a->warmup;
+        if (it == a->warmup && a->profile && !(warm = profile_totals(s))) {
+            aim_cli_fail(CMD, "out of memory");
+            free(inputs);
+            goto done;
+        }
         if (it == a->warmup) loop_start = now_ms();
         double b = now_ms();
         st = aim_session_run(s, inputs, out);
@@ -498,6 +639,7 @@ static int run_bench(bench_args *a) {
             aim_cli_fail(CMD, "run %ld failed: %s", it + 1,
                          aim_last_error()[0] ? aim_last_error() : aim_status_describe(st));
             free(inputs);
+            free(warm);
             goto done;
         }
         for (size_t k = 0; k < n_out; k++) {
@@ -511,6 +653,12 @@ static int run_bench(bench_args *a) {
     r.total_ms = now_ms() - loop_start;
     progress_done(last);
     free(inputs);
+    bool profiled = !a->profile || profile_collect(s, warm, a->iterations, &r);
+    free(warm);
+    if (!profiled) {
+        aim_cli_fail(CMD, "out of memory");
+        goto done;
+    }
 
     size_t n = (size_t)a->iterations;
     double sum = 0;
@@ -539,6 +687,8 @@ done:
     free(in);
     free(out);
     free(lat);
+    free(r.steps);
+    free(r.kinds);
     aim_session_free(s);
     aim_model_free(m);
     return rc;

@@ -7,7 +7,9 @@
  *   - a node step runs a node's reference kernel (src/ops), reading plain row-major tensors;
  *   - a kernel step runs a oneDNN primitive built at load time: one graph node, or a node with
  *     the nodes fused into it (BatchNormalization folded into Conv weights, activations, SiLU
- *     and a residual Add as post-ops), or a reorder between two layouts of one value.
+ *     and a residual Add as post-ops), or a reorder between two layouts of one value; a few
+ *     kernels are aim's own code instead (Concat by block copies, Softmax in softmax.c);
+ *   - a Transpose is a reorder kernel that reads its source through permuted axes;
  *   - a channel Concat whose inputs are all written by kernel steps has no step: its inputs are
  *     aliases, written straight into their place in its buffer (alias_of, alias_offset); a run
  *     gives the concatenation a buffer that lives from its first input's step to its last reader.
@@ -25,8 +27,7 @@
  * split when a primitive is created. Kernels with little work (plan.c: SMALL_FLOPS,
  * SMALL_BYTES) are made for and run on one thread, so they start no OpenMP team. libgomp's
  * wait policy (OMP_WAIT_POLICY, GOMP_SPINCOUNT) is read from the environment when it is
- * loaded; the `aim` command sets OMP_WAIT_POLICY=PASSIVE on a busy machine unless the user set
- * either (see src/cli/main.c); a program using the library sets them itself.
+ * loaded: the user's choice (README, "Threads").
  *
  * AIM_CPU_PLAN=1 in the environment prints each session's steps to stderr when it is created
  * (kernel names such as conv+bn+relu, layouts, reorders, reference nodes).

@@ -48,10 +48,14 @@ struct aim_cpu_kernel {
     size_t scratch_bytes;
     int threads; /* OpenMP threads it was made for and runs on; 0: the session's count */
     bool view;   /* src_md are views (sub-memories) of the sources' whole layouts: no reorder */
-    /* A kernel of aim's own instead of a primitive (concatenation by block copies). */
-    void (*custom)(const aim_cpu_kernel *k, void *const *src, void *dst);
-    size_t outer;                  /* custom concat: rows */
+    /* A kernel of aim's own instead of a primitive (concatenation by block copies, softmax),
+     * run on up to `threads` threads. */
+    void (*custom)(const aim_cpu_kernel *k, void *const *src, void *dst, int threads);
+    size_t outer;                  /* custom concat: rows; softmax: blocks before the axis */
     size_t chunk[AIM_CPU_MAX_SRC]; /* custom concat: bytes per row from each source */
+    size_t lane, inner;            /* softmax: length of the axis, elements after it */
+    bool log_softmax;              /* softmax: LogSoftmax */
+    void *state;                   /* other custom kernels' parameters, freed with the kernel */
 };
 
 /* Plain row-major descriptor of a tensor (rank 1..6), f32. */
@@ -90,13 +94,24 @@ aim_cpu_kernel *aim_cpu_part_create(dnnl_engine_t engine, const dnnl_memory_desc
 void aim_cpu_like(const dnnl_memory_desc_t *whole, int rank, const dnnl_dims_t dims,
                   dnnl_memory_desc_t *out);
 
-/* Node kernels (conv.c, ops.c): NULL when the node's parameters are not supported. */
+/* Creates the primitive for an initialised op descriptor and the kernel around it. Sources
+ * 0..n_src-1 read the layouts given in b->src_md (or those the primitive wants: query_src). */
+aim_cpu_kernel *aim_cpu_make_kernel(const aim_cpu_build *b, const char *name, const void *desc,
+                                    int n_src, const int *src_arg, bool query_src);
+/* The destination layout of b's node: plain for a graph output, else oneDNN's choice (any). */
+void aim_cpu_out_md(const aim_cpu_build *b, dnnl_memory_desc_t *md);
+/* True when input i of b's node is float32 of rank 1..6. */
+bool aim_cpu_float_in(const aim_cpu_build *b, int i);
+/* Node kernels (conv.c, ops.c, pool.c, softmax.c): NULL when the node's parameters are not
+ * supported. */
 aim_cpu_kernel *aim_cpu_conv_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_deconv_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_pool_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_eltwise_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_concat_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_resize_create(const aim_cpu_build *b);
+aim_cpu_kernel *aim_cpu_transpose_create(const aim_cpu_build *b);
+aim_cpu_kernel *aim_cpu_softmax_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_gemm_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_matmul_create(const aim_cpu_build *b);
 

@@ -35,6 +35,7 @@ void aim_cpu_kernel_free(aim_cpu_kernel *k) {
     if (k->prim) dnnl_primitive_destroy(k->prim);
     for (int i = 0; i < k->n_const; i++)
         free(k->const_data[i]);
+    free(k->state);
     free(k);
 }
 
@@ -208,12 +209,12 @@ void aim_cpu_run_end(aim_cpu_run *r) {
 
 aim_status aim_cpu_kernel_run(aim_cpu_run *r, const aim_cpu_kernel *k, void *const *src, void *dst,
                               void *scratch) {
-    if (k->custom) {
-        k->custom(k, src, dst);
-        return AIM_OK;
-    }
     /* Small kernels were made for fewer threads (see plan.c): run them on that many. */
     int want = k->threads > 0 && k->threads < r->threads ? k->threads : r->threads;
+    if (k->custom) {
+        k->custom(k, src, dst, want);
+        return AIM_OK;
+    }
     if (want != r->current) {
         aim_cpu_set_threads(want);
         r->current = want;

@@ -1,7 +1,8 @@
 /*
- * ops.c: the fast kernels other than convolutions: pooling, element-wise activations, Concat,
- * Resize, Gemm and MatMul. Each accepts only parameters whose oneDNN semantics match ONNX
- * exactly and returns NULL otherwise, so that the node keeps its reference kernel.
+ * ops.c: the fast kernels other than convolutions, pooling (pool.c) and softmax (softmax.c):
+ * element-wise activations, Concat, Resize, Transpose, Gemm and MatMul. Each accepts only
+ * parameters whose oneDNN semantics match ONNX exactly and returns NULL otherwise, so that the node
+ * keeps its reference kernel.
  */
 #include "cpu/internal.h"
 
@@ -12,8 +13,8 @@
 
 /* Creates the primitive for an initialised op descriptor and the kernel around it. Sources
  * 0..n_src-1 read the layouts given in src_md (NULL: query them from the primitive). */
-static aim_cpu_kernel *make_kernel(const aim_cpu_build *b, const char *name, const void *desc,
-                                   int n_src, const int *src_arg, bool query_src) {
+aim_cpu_kernel *aim_cpu_make_kernel(const aim_cpu_build *b, const char *name, const void *desc,
+                                    int n_src, const int *src_arg, bool query_src) {
     dnnl_primitive_attr_t attr = aim_cpu_attr(b);
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st =
@@ -37,7 +38,7 @@ static aim_cpu_kernel *make_kernel(const aim_cpu_build *b, const char *name, con
     return k;
 }
 
-static void out_md(const aim_cpu_build *b, dnnl_memory_desc_t *md) {
+void aim_cpu_out_md(const aim_cpu_build *b, dnnl_memory_desc_t *md) {
     const aim_tensor *y = aim_cpu_out(b);
     if (b->plain_dst) {
         aim_cpu_plain_md(md, y->rank, y->dims);
@@ -49,7 +50,7 @@ static void out_md(const aim_cpu_build *b, dnnl_memory_desc_t *md) {
     dnnl_memory_desc_init_by_tag(md, y->rank, d, dnnl_f32, dnnl_format_tag_any);
 }
 
-static bool float_in(const aim_cpu_build *b, int i) {
+bool aim_cpu_float_in(const aim_cpu_build *b, int i) {
     const aim_tensor *t = aim_cpu_in(b, b->node, i);
     return t && t->dtype == AIM_DTYPE_FLOAT && t->rank >= 1 && t->rank <= 6;
 }
@@ -63,7 +64,7 @@ aim_cpu_kernel *aim_cpu_eltwise_create(const aim_cpu_build *b) {
     } else if (!aim_cpu_activation(b->g, b->node, &p)) {
         return NULL;
     }
-    if (!float_in(b, 0)) return NULL;
+    if (!aim_cpu_float_in(b, 0)) return NULL;
     /* The destination has the source's layout: a graph output reads a plain source. */
     dnnl_memory_desc_t src = *b->src_md[0];
     const aim_tensor *x = aim_cpu_in(b, b->node, 0);
@@ -76,75 +77,14 @@ aim_cpu_kernel *aim_cpu_eltwise_create(const aim_cpu_build *b) {
     aim_cpu_build plain = *b;
     plain.n_post = 0;
     plain.src_md[0] = &src;
-    return make_kernel(&plain, b->swish ? "swish" : "eltwise", &desc, 1, &arg, false);
-}
-
-/* ---- Pooling ------------------------------------------------------------------------------- */
-
-typedef struct {
-    dnnl_dims_t strides, kernel, dilation, pad_l, pad_r;
-    bool extra_pad; /* ceil_mode padded beyond the attribute's pads */
-} pool_geom;
-
-static bool pool_geometry(const aim_cpu_build *b, bool global, pool_geom *g) {
-    const aim_cpu_node *n = b->node;
-    const aim_tensor *x = aim_cpu_in(b, n, 0), *y = aim_cpu_out(b);
-    int sp = x->rank - 2;
-    int64_t k[3], s[3], d[3], pads[6];
-    if (sp < 1 || sp > 3 || y->rank != x->rank) return false;
-    if (global) {
-        for (int i = 0; i < sp; i++)
-            k[i] = x->dims[2 + i], s[i] = 1, d[i] = 1, pads[i] = pads[sp + i] = 0;
-    } else if (!aim_cpu_attr_ints(n, "kernel_shape", sp, 0, k) ||
-               !aim_cpu_attr_ints(n, "strides", sp, 1, s) ||
-               !aim_cpu_attr_ints(n, "dilations", sp, 1, d) ||
-               !aim_cpu_attr_ints(n, "pads", 2 * sp, 0, pads) ||
-               !aim_cpu_attr_is(n, "auto_pad", "NOTSET", "NOTSET")) {
-        return false;
-    }
-    g->extra_pad = false;
-    for (int i = 0; i < sp; i++) {
-        int64_t ext = (k[i] - 1) * d[i] + 1;
-        int64_t pr = (y->dims[2 + i] - 1) * s[i] + ext - x->dims[2 + i] - pads[i];
-        if (k[i] < 1 || s[i] < 1 || d[i] < 1 || pads[i] < 0 || pr < 0) return false;
-        if (pr > pads[sp + i]) g->extra_pad = true;
-        /* oneDNN wants every window to touch the input; ONNX drops such windows anyway. */
-        if (pads[i] >= ext || pr >= ext) return false;
-        g->kernel[i] = k[i], g->strides[i] = s[i], g->dilation[i] = d[i] - 1;
-        g->pad_l[i] = pads[i], g->pad_r[i] = pr;
-    }
-    return true;
-}
-
-aim_cpu_kernel *aim_cpu_pool_create(const aim_cpu_build *b) {
-    const aim_cpu_node *n = b->node;
-    bool max = aim_cpu_op_is(n, "MaxPool") || aim_cpu_op_is(n, "GlobalMaxPool");
-    bool global = aim_cpu_op_is(n, "GlobalMaxPool") || aim_cpu_op_is(n, "GlobalAveragePool");
-    if (!float_in(b, 0) || (n->n_out > 1 && n->out[1] >= 0)) return NULL;
-    if (aim_cpu_attr_int(n, "storage_order", 0) != 0) return NULL;
-    pool_geom g;
-    if (!pool_geometry(b, global, &g)) return NULL;
-    bool include = aim_cpu_attr_int(n, "count_include_pad", 0) != 0;
-    /* ONNX divides ceil_mode's extra windows by their in-bounds-or-pads size, not the kernel. */
-    if (!max && include && g.extra_pad) return NULL;
-    dnnl_alg_kind_t alg = max       ? dnnl_pooling_max
-                          : include ? dnnl_pooling_avg_include_padding
-                                    : dnnl_pooling_avg_exclude_padding;
-    dnnl_memory_desc_t dst;
-    out_md(b, &dst);
-    dnnl_pooling_v2_desc_t desc;
-    if (dnnl_pooling_v2_forward_desc_init(&desc, dnnl_forward_inference, alg, b->src_md[0], &dst,
-                                          g.strides, g.kernel, g.dilation, g.pad_l,
-                                          g.pad_r) != dnnl_success)
-        return NULL;
-    int arg = DNNL_ARG_SRC;
-    return make_kernel(b, "pool", &desc, 1, &arg, false);
+    return aim_cpu_make_kernel(&plain, b->swish ? "swish" : "eltwise", &desc, 1, &arg, false);
 }
 
 /* Rows of a concatenation: each source's part of a destination row is contiguous when the
  * layout is plain, or channel-blocked along channels with whole blocks. oneDNN's generic concat
  * for blocked layouts (simple:any) is ~10x slower than these copies. */
-static void run_copy_concat(const aim_cpu_kernel *k, void *const *src, void *dst) {
+static void run_copy_concat(const aim_cpu_kernel *k, void *const *src, void *dst, int threads) {
+    (void)threads;
     char *out = dst;
     for (size_t o = 0; o < k->outer; o++)
         for (int i = 0; i < k->n_src; i++) {
@@ -208,7 +148,7 @@ aim_cpu_kernel *aim_cpu_concat_create(const aim_cpu_build *b) {
     bool blocked = false;
     for (int i = 0; i < n->n_in; i++) {
         const aim_tensor *t = aim_cpu_in(b, n, i);
-        if (!float_in(b, i) || t->dims[axis] == 0) return NULL;
+        if (!aim_cpu_float_in(b, i) || t->dims[axis] == 0) return NULL;
         srcs[i] = *b->src_md[i];
         if (lead < 0 && !aim_cpu_is_const(b->g, n, i)) lead = i;
         dnnl_memory_desc_t plain;
@@ -218,7 +158,7 @@ aim_cpu_kernel *aim_cpu_concat_create(const aim_cpu_build *b) {
     /* Plain tensors concatenate as well on the reference kernel (row copies), and oneDNN's
      * generic concat is much slower when the rows are short (a detector's [N,4420,2] heads). */
     if (!blocked) return NULL;
-    out_md(b, &dst);
+    aim_cpu_out_md(b, &dst);
     /* oneDNN's own choice for `any` is plain as soon as one source is (a constant padding
      * block, say), which would push every reader back to plain layouts. */
     if (!b->plain_dst && lead >= 0) aim_cpu_like(&srcs[lead], y->rank, dst.dims, &dst);
@@ -243,6 +183,36 @@ aim_cpu_kernel *aim_cpu_concat_create(const aim_cpu_build *b) {
     if (aim_cpu_kernel_finish(k, pd, DNNL_ARG_DST) != AIM_OK) {
         aim_cpu_kernel_free(k);
         return NULL;
+    }
+    return k;
+}
+
+/* ---- Transpose ----------------------------------------------------------------------------- */
+
+/* A oneDNN reorder that reads the source through a descriptor with its axes permuted (same
+ * bytes, in whatever layout the source has, blocked included) and writes plain row-major. */
+aim_cpu_kernel *aim_cpu_transpose_create(const aim_cpu_build *b) {
+    const aim_tensor *x = aim_cpu_in(b, b->node, 0), *y = aim_cpu_out(b);
+    if (!aim_cpu_float_in(b, 0) || y->rank != x->rank) return NULL;
+    int rank = x->rank;
+    int64_t perm[6];
+    if (!aim_cpu_attr_ints(b->node, "perm", rank, -1, perm)) return NULL;
+    bool given = aim_cpu_attr_find(b->node, "perm") != NULL; /* default: axes reversed */
+    int to_new[6], seen = 0; /* oneDNN's permutation: where each source axis goes */
+    for (int d = 0; d < rank; d++) {
+        int64_t p = given ? perm[d] : rank - 1 - d;
+        if (p < 0 || p >= rank || (seen >> p & 1)) return NULL;
+        seen |= 1 << p;
+        to_new[p] = d;
+    }
+    dnnl_memory_desc_t permuted, dst;
+    if (dnnl_memory_desc_permute_axes(&permuted, b->src_md[0], to_new) != dnnl_success ||
+        aim_cpu_plain_md(&dst, rank, y->dims) != dnnl_success)
+        return NULL;
+    aim_cpu_kernel *k = aim_cpu_reorder_create(b->engine, &permuted, &dst);
+    if (k) {
+        snprintf(k->name, sizeof k->name, "transpose");
+        k->view = true;
     }
     return k;
 }
@@ -282,7 +252,7 @@ static bool nearest_matches(const aim_cpu_node *n, int64_t k) {
 static bool resize_supported(const aim_cpu_build *b, bool *linear) {
     const aim_cpu_node *n = b->node;
     const aim_tensor *x = aim_cpu_in(b, n, 0), *y = aim_cpu_out(b);
-    if (!float_in(b, 0) || x->rank < 3 || x->rank > 5 || y->rank != x->rank) return false;
+    if (!aim_cpu_float_in(b, 0) || x->rank < 3 || x->rank > 5 || y->rank != x->rank) return false;
     if (x->dims[0] != y->dims[0] || x->dims[1] != y->dims[1]) return false;
     if (aim_cpu_attr_int(n, "antialias", 0) || aim_cpu_attr_find(n, "axes")) return false;
     *linear = aim_cpu_attr_is(n, "mode", "nearest", "linear");
@@ -304,7 +274,7 @@ aim_cpu_kernel *aim_cpu_resize_create(const aim_cpu_build *b) {
     bool linear;
     if (!resize_supported(b, &linear)) return NULL;
     dnnl_memory_desc_t dst;
-    out_md(b, &dst);
+    aim_cpu_out_md(b, &dst);
     dnnl_resampling_desc_t desc;
     if (dnnl_resampling_forward_desc_init(&desc, dnnl_forward_inference,
                                           linear ? dnnl_resampling_linear : dnnl_resampling_nearest,
@@ -313,7 +283,7 @@ aim_cpu_kernel *aim_cpu_resize_create(const aim_cpu_build *b) {
     int arg = DNNL_ARG_SRC;
     aim_cpu_build plain = *b;
     plain.n_post = 0;
-    return make_kernel(&plain, "resize", &desc, 1, &arg, false);
+    return aim_cpu_make_kernel(&plain, "resize", &desc, 1, &arg, false);
 }
 
 /* ---- Gemm and MatMul ----------------------------------------------------------------------- */
@@ -375,7 +345,7 @@ static bool gemm_constants(const aim_cpu_build *b, int64_t n_out, float **w, flo
 aim_cpu_kernel *aim_cpu_gemm_create(const aim_cpu_build *b) {
     const aim_cpu_node *n = b->node;
     const aim_tensor *a = aim_cpu_in(b, n, 0), *bt = aim_cpu_in(b, n, 1), *y = aim_cpu_out(b);
-    if (!float_in(b, 0) || a->rank != 2 || !bt || !aim_cpu_is_const(b->g, n, 1) ||
+    if (!aim_cpu_float_in(b, 0) || a->rank != 2 || !bt || !aim_cpu_is_const(b->g, n, 1) ||
         bt->dtype != AIM_DTYPE_FLOAT || bt->rank != 2 || y->rank != 2)
         return NULL;
     if (aim_cpu_attr_int(n, "transA", 0) != 0) return NULL;
@@ -423,8 +393,8 @@ static void padded_md(const aim_tensor *t, int rank, dnnl_memory_desc_t *md) {
 aim_cpu_kernel *aim_cpu_matmul_create(const aim_cpu_build *b) {
     const aim_cpu_node *n = b->node;
     const aim_tensor *a = aim_cpu_in(b, n, 0), *w = aim_cpu_in(b, n, 1), *y = aim_cpu_out(b);
-    if (!float_in(b, 0) || !float_in(b, 1) || a->rank < 2 || w->rank < 2 || y->rank > 4 ||
-        y->rank < 2 || a->rank > y->rank || w->rank > y->rank)
+    if (!aim_cpu_float_in(b, 0) || !aim_cpu_float_in(b, 1) || a->rank < 2 || w->rank < 2 ||
+        y->rank > 4 || y->rank < 2 || a->rank > y->rank || w->rank > y->rank)
         return NULL;
     int r = y->rank;
     dnnl_memory_desc_t src, wmd, dst, wany;

@@ -322,7 +322,8 @@ static creator creator_for(const aim_cpu_node *n) {
         {"Relu", aim_cpu_eltwise_create},       {"LeakyRelu", aim_cpu_eltwise_create},
         {"Sigmoid", aim_cpu_eltwise_create},    {"Tanh", aim_cpu_eltwise_create},
         {"Elu", aim_cpu_eltwise_create},        {"HardSwish", aim_cpu_eltwise_create},
-        {"Clip", aim_cpu_eltwise_create},
+        {"Clip", aim_cpu_eltwise_create},       {"Transpose", aim_cpu_transpose_create},
+        {"Softmax", aim_cpu_softmax_create},    {"LogSoftmax", aim_cpu_softmax_create},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (aim_cpu_op_is(n, table[i].op)) return table[i].fn;

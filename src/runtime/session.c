@@ -20,6 +20,9 @@
  * allocated, run, and dead buffers freed. Kernel steps write into the arena (or a malloc'ed
  * graph output) with oneDNN memory objects created for this run only.
  *
+ * Profiling (the `profile` option): each step's wall time is added to a per-step total with an
+ * atomic add, so concurrent runs may share a profiled session.
+ *
  * Invariants: after load every live node has a kernel and its inputs are produced earlier in
  * `order`; constants are immutable; a run never writes into a constant or a caller's input.
  */
@@ -31,8 +34,10 @@
 #include "cpu/program_op.h"
 #include "ops/op.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -77,8 +82,10 @@ struct aim_session {
     int threads;
     bool reference_only;
     int max_arity;
-    size_t arena_bytes; /* per-run scratch for every planned intermediate */
-    aim_cpu_plan *plan; /* the steps a run executes */
+    size_t arena_bytes;        /* per-run scratch for every planned intermediate */
+    aim_cpu_plan *plan;        /* the steps a run executes */
+    _Atomic uint64_t *step_ns; /* per step, with the profile option; else NULL */
+    _Atomic uint64_t profiled_runs;
 };
 
 /* ---- Values -------------------------------------------------------------------------------- */
@@ -630,6 +637,9 @@ aim_status aim_session_create(const aim_model *m, const aim_session_options *opt
     s->threads = options && options->threads > 0 ? options->threads : default_threads();
     s->reference_only = options && options->reference_only;
     aim_status st = build(s);
+    if (st == AIM_OK && options && options->profile &&
+        !(s->step_ns = calloc(s->plan->n_steps + 1, sizeof *s->step_ns)))
+        st = aim_error(AIM_ERR_NOMEM, "out of memory");
     if (st != AIM_OK) {
         aim_session_free(s);
         return st;
@@ -649,6 +659,7 @@ void aim_session_free(aim_session *s) {
     for (size_t v = 0; v < s->n_values; v++)
         if (s->values[v].constant) free(s->values[v].info.data);
     aim_cpu_plan_free(s->plan);
+    free((void *)s->step_ns);
     free(s->nodes);
     free(s->values);
     free(s->order);
@@ -805,6 +816,41 @@ static aim_status run_step(const aim_session *s, run_state *r, size_t i, const a
     return step->node >= 0 ? run_node(s, r, step, ins, outs) : run_kernel(s, r, step);
 }
 
+static uint64_t clock_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static aim_status run_step_timed(const aim_session *s, run_state *r, size_t i,
+                                 const aim_tensor **ins, aim_tensor **outs) {
+    if (!s->step_ns) return run_step(s, r, i, ins, outs);
+    uint64_t t0 = clock_ns();
+    aim_status st = run_step(s, r, i, ins, outs);
+    atomic_fetch_add_explicit(&s->step_ns[i], clock_ns() - t0, memory_order_relaxed);
+    return st;
+}
+
+size_t aim_session_step_count(const aim_session *s) {
+    return s->plan->n_steps;
+}
+
+bool aim_session_step_profile(const aim_session *s, size_t i, aim_session_step_info *out) {
+    if (i >= s->plan->n_steps) return false;
+    const aim_cpu_step *step = &s->plan->steps[i];
+    if (step->node >= 0) {
+        const node_slot *n = &s->nodes[s->order[step->node]];
+        out->kind = n->proto->op_type;
+        out->output = n->n_out > 0 && n->out[0] >= 0 ? s->values[n->out[0]].name : "";
+    } else {
+        out->kind = aim_cpu_kernel_name(step->kernel);
+        out->output = s->values[step->out[0]].name;
+    }
+    out->total_ms = s->step_ns ? (double)atomic_load(&s->step_ns[i]) / 1e6 : 0.0;
+    out->runs = s->step_ns ? atomic_load(&s->profiled_runs) : 0;
+    return true;
+}
+
 static aim_status copy_output(const aim_tensor *src, aim_tensor *dst) {
     *dst = *src;
     size_t bytes = aim_tensor_bytes(src);
@@ -838,9 +884,10 @@ aim_status aim_session_run(aim_session *s, const aim_tensor *inputs, aim_tensor 
         r.t[s->inputs[i]] = inputs[i];
     }
     for (size_t i = 0; i < s->plan->n_steps; i++) {
-        if ((st = run_step(s, &r, i, ins, outs)) != AIM_OK) goto done;
+        if ((st = run_step_timed(s, &r, i, ins, outs)) != AIM_OK) goto done;
         release_dead(s, &r, (int)i);
     }
+    if (s->step_ns) atomic_fetch_add_explicit(&s->profiled_runs, 1, memory_order_relaxed);
     size_t made = 0;
     for (; made < s->n_outputs && st == AIM_OK; made++) {
         int v = s->outputs[made];

@@ -8,9 +8,14 @@
   tensors EVAL SIZE OUT           each EVAL image as an `image-` TensorProto OUT/NAME.pb, prepared
                                   like aim: RGB, Pillow bilinear resize to SIZE x SIZE,
                                   (pixel - 127.5) / 127.5, NHWC float32 [1,SIZE,SIZE,3]
+  noisy EVAL OUT                  each EVAL image with uniform noise of -1, 0 or +1 grey level
+                                  per pixel and channel (seeded), for the noise floor below
   blazeface FP32 INT8 LABEL SIZE  decodes the BlazeFace outputs of FP32/NAME/ and INT8/NAME/
                                   (aim run --output-dir) and compares the detections
   detect FP32.json INT8.json LABEL  compares two `aim detect --json` outputs
+  (with --reference after LABEL, both commands print the comparison without judging it: the
+  noise floor, fp32 on the images against fp32 on their noisy copies, tells how much of the
+  int8 disagreement a model shows anyway under a change of the input nobody can see)
 
 Agreement (both comparisons): each fp32 box is matched, best IoU first, to a distinct int8 box
 of the same class; it agrees when IoU >= 0.8 and |score difference| <= 0.05. An int8 box that is
@@ -145,6 +150,16 @@ def make_images(calib_dir, eval_dir, faces_jpg=None):
     print(f"{len(calib)} calibration images, {len(evals)} evaluation images")
 
 
+def make_noisy(eval_dir, out_dir):
+    from PIL import Image
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng(7)
+    for path in sorted(glob.glob(f"{eval_dir}/*.png")):
+        img = np.asarray(Image.open(path).convert("RGB")).astype(np.int16)
+        img = np.clip(img + rng.integers(-1, 2, img.shape), 0, 255).astype(np.uint8)
+        save(img, f"{out_dir}/{os.path.basename(path)}")
+
+
 # ---- models and tensors ------------------------------------------------------------------------
 
 def conform(src, dst, mean, var):
@@ -240,8 +255,10 @@ def compare_image(fp, q):
     return agree, len(q) - len(used), ious, diffs
 
 
-def report(label, pairs):
-    """pairs: [(name, fp32 dets, int8 dets)]. Prints the agreement; True when targets are met."""
+def report(label, pairs, judged=True):
+    """pairs: [(name, fp32 dets, int8 dets)]. Prints the agreement; True when targets are met
+    (always True when not judged: a reference figure)."""
+    other = "int8" if judged else "noisy fp32"
     n_fp = sum(len(fp) for _, fp, _ in pairs)
     agree = extra = 0
     ious, diffs = [], []
@@ -249,21 +266,22 @@ def report(label, pairs):
         a, e, i, d = compare_image(fp, q)
         agree, extra, ious, diffs = agree + a, extra + e, ious + i, diffs + d
         if a < len(fp) or e:
-            print(f"  {label} {name}: fp32 {len(fp)} box(es), int8 {len(q)}, agreeing {a}, "
+            print(f"  {label} {name}: fp32 {len(fp)} box(es), {other} {len(q)}, agreeing {a}, "
                   f"extra {e}")
     if n_fp == 0:
         print(f"{label}: FAIL: the fp32 model found no boxes on {len(pairs)} images")
         return False
     ra, re_ = agree / n_fp, extra / n_fp
     ok = ra >= TARGET_AGREE and re_ <= TARGET_EXTRA
+    verdict = ("PASS" if ok else "FAIL") if judged else "reference, not judged"
     print(f"{label}: {len(pairs)} images, {n_fp} fp32 boxes, "
-          f"{sum(len(q) for _, _, q in pairs)} int8 boxes; agreement {agree}/{n_fp} = "
+          f"{sum(len(q) for _, _, q in pairs)} {other} boxes; agreement {agree}/{n_fp} = "
           f"{100 * ra:.1f}% (target >= {100 * TARGET_AGREE:.0f}%), extra {extra} = "
           f"{100 * re_:.1f}% (target <= {100 * TARGET_EXTRA:.0f}%); matched IoU mean "
           f"{np.mean(ious) if ious else 0:.3f} min {min(ious) if ious else 0:.3f}; "
           f"|score diff| mean {np.mean(diffs) if diffs else 0:.4f} max "
-          f"{max(diffs) if diffs else 0:.4f}: {'PASS' if ok else 'FAIL'}")
-    return ok
+          f"{max(diffs) if diffs else 0:.4f}: {verdict}")
+    return ok or not judged
 
 
 def cosine(a, b):
@@ -271,7 +289,7 @@ def cosine(a, b):
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
 
 
-def compare_blazeface(fp_dir, q_dir, label, size):
+def compare_blazeface(fp_dir, q_dir, label, size, judged=True):
     pairs, cosines = [], {}
     for folder in sorted(glob.glob(f"{fp_dir}/*/")):
         name = os.path.basename(folder.rstrip("/"))
@@ -279,19 +297,19 @@ def compare_blazeface(fp_dir, q_dir, label, size):
         for key in fp_out:
             cosines.setdefault(key, []).append(cosine(fp_out[key], q_out[key]))
         pairs.append((name, decode_blazeface(fp_out, size), decode_blazeface(q_out, size)))
-    print(f"{label}: raw outputs, mean cosine int8 vs fp32: " +
+    print(f"{label}: raw outputs, mean cosine {'int8' if judged else 'noisy fp32'} vs fp32: " +
           ", ".join(f"{k} {np.mean(v):.4f}" for k, v in sorted(cosines.items())))
-    return report(label, pairs)
+    return report(label, pairs, judged)
 
 
-def compare_detect(fp_json, q_json, label):
+def compare_detect(fp_json, q_json, label, judged=True):
     fp, q = json.load(open(fp_json)), json.load(open(q_json))
     pairs = []
     for a, b in zip(fp["images"], q["images"]):
         name = os.path.basename(a.get("image", "?"))
         pairs.append((name, a["detections"], b["detections"]))
     assert len(fp["images"]) == len(q["images"]), "different image counts"
-    return report(label, pairs)
+    return report(label, pairs, judged)
 
 
 def main(argv):
@@ -302,10 +320,14 @@ def main(argv):
         conform(argv[2], argv[3], argv[4], argv[5])
     elif cmd == "tensors":
         tensors(argv[2], int(argv[3]), argv[4])
+    elif cmd == "noisy":
+        make_noisy(argv[2], argv[3])
     elif cmd == "blazeface":
-        sys.exit(0 if compare_blazeface(argv[2], argv[3], argv[4], int(argv[5])) else 1)
+        judged = "--reference" not in argv[6:]
+        sys.exit(0 if compare_blazeface(argv[2], argv[3], argv[4], int(argv[5]), judged) else 1)
     elif cmd == "detect":
-        sys.exit(0 if compare_detect(argv[2], argv[3], argv[4]) else 1)
+        judged = "--reference" not in argv[5:]
+        sys.exit(0 if compare_detect(argv[2], argv[3], argv[4], judged) else 1)
     else:
         sys.exit(f"unknown command {cmd}")
 

@@ -10,7 +10,8 @@
 #     else `npm pack` into a temporary folder, sha512-checked): put into the conventions (input
 #     renamed `image-`, doc_string means/vars 127.5), run with `aim run` on tensors prepared by
 #     python, decoded (anchors, sigmoid, threshold 0.5, NMS 0.3) identically for fp32 and int8.
-# Prints the measured agreement. Fails (does not skip) when `aim compile` is missing or fails or
+# Prints the measured agreement, and beside it the model's noise floor (fp32 on the evaluation
+# images against fp32 on copies with +-1 grey level of noise: not a target, the context). Fails (does not skip) when `aim compile` is missing or fails or
 # the int8 model does not run. A part whose model is unavailable prints a SKIPPED line; the
 # test exits 77 when a part was skipped and nothing failed.
 set -u
@@ -48,7 +49,8 @@ t_start=$(date +%s)
 
 FACES_JPG=
 [ -f "$FACE_DIR/faces.jpg" ] && FACES_JPG=$FACE_DIR/faces.jpg
-"$PYTHON" "$HELPER" images "$TMP/calib" "$TMP/eval" $FACES_JPG || {
+"$PYTHON" "$HELPER" images "$TMP/calib" "$TMP/eval" $FACES_JPG &&
+    "$PYTHON" "$HELPER" noisy "$TMP/eval" "$TMP/eval-noisy" || {
     echo "FAIL: cannot make the image sets"
     exit 1
 }
@@ -88,6 +90,10 @@ face_locator() {
     done
     "$PYTHON" "$HELPER" detect "$TMP/fl-fp32.json" "$TMP/fl-int8.json" face-locator ||
         fail "face-locator: int8 detections do not meet the targets"
+    "$AIM" detect "$FACE_DIR/model.onnx" "$TMP"/eval-noisy/*.png --json --threads 1 \
+        >"$TMP/fl-noisy.json" 2>/dev/null &&
+        "$PYTHON" "$HELPER" detect "$TMP/fl-fp32.json" "$TMP/fl-noisy.json" \
+            "face-locator noise floor" --reference
 }
 
 if [ -f "$FACE_DIR/model.onnx" ]; then
@@ -161,6 +167,10 @@ blazeface() {
         { fail "$label: int8 aim run failed"; return; }
     "$PYTHON" "$HELPER" blazeface "$TMP/$label-fp32" "$TMP/$label-int8" "$label" "$size" ||
         fail "$label: int8 detections do not meet the targets"
+    "$PYTHON" "$HELPER" tensors "$TMP/eval-noisy" "$size" "$TMP/tn$size" &&
+        run_all "$fp32" "$TMP/tn$size" "$TMP/$label-noisy" &&
+        "$PYTHON" "$HELPER" blazeface "$TMP/$label-fp32" "$TMP/$label-noisy" \
+            "$label noise floor" "$size" --reference
 }
 
 why=$(fetch_blazeface)

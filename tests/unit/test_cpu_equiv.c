@@ -405,6 +405,32 @@ static void test_pools(void **state) {
     check_model(m, 8);
 }
 
+/* aim's max pooling: a plain batch-2 source with dilation, a blocked source whose channels do
+ * not fill the last block (20 of 24), ceil_mode windows, a graph output and a blocked reader. */
+static void test_max_pool_layouts(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("2,5,9,11", 13);
+    Onnx__GraphProto *g = m->graph;
+    Onnx__NodeProto *p1 = add_node(g, "MaxPool", "x", "p1");
+    attr_ints(p1, "kernel_shape", "2,2");
+    attr_ints(p1, "dilations", "2,2");
+    attr_ints(p1, "pads", "1,1,1,1");
+    attr_ints(conv(g, "x", "c", 5, 20, 3, 1, true), "pads", "1,1,1,1");
+    Onnx__NodeProto *p2 = add_node(g, "MaxPool", "c", "p2");
+    attr_ints(p2, "kernel_shape", "3,3");
+    attr_ints(p2, "strides", "2,2");
+    attr_ints(p2, "pads", "1,0,1,0");
+    attr_int(p2, "ceil_mode", 1);
+    Onnx__NodeProto *p3 = add_node(g, "MaxPool", "c", "p3");
+    attr_ints(p3, "kernel_shape", "2,2");
+    attr_ints(p3, "strides", "2,2");
+    conv(g, "p3", "y", 20, 6, 1, 1, true);
+    output(m, "p1");
+    output(m, "p2");
+    output(m, "y");
+    check_model(m, 5);
+}
+
 static void test_gemm_matmul(void **state) {
     (void)state;
     Onnx__ModelProto *m = model("5,24", 13);
@@ -426,6 +452,54 @@ static void test_gemm_matmul(void **state) {
     output(m, "m3");
     output(m, "y");
     check_model(m, 5);
+}
+
+/* Transposes read their source in place through permuted axes, blocked layouts included. */
+static void test_transpose(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,6,5,7", 13);
+    Onnx__GraphProto *g = m->graph;
+    attr_ints(conv(g, "x", "c", 6, 10, 3, 1, true), "pads", "1,1,1,1");
+    attr_ints(add_node(g, "Transpose", "c", "nhwc"), "perm", "0,2,3,1"); /* blocked source */
+    add_node(g, "Transpose", "x", "rev");                                /* default: reversed */
+    attr_ints(add_node(g, "Transpose", "nhwc", "back"), "perm", "0,3,1,2");
+    conv(g, "back", "y", 10, 4, 1, 1, true);
+    output(m, "nhwc");
+    output(m, "rev");
+    output(m, "y");
+    check_model(m, 5);
+}
+
+/* Softmax along a strided axis (tiles of lanes, the last one partial), along the contiguous
+ * last axis (a length that is no multiple of 8), LogSoftmax, and a source in a blocked layout
+ * with values large enough to exercise exp's range reduction. */
+static void test_softmax(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,3,20,30", 13);
+    Onnx__GraphProto *g = m->graph;
+    attr_int(add_node(g, "Softmax", "x", "s1"), "axis", 1); /* 600 lanes, 3 apart */
+    add_node(g, "Softmax", "x", "s2");                      /* axis -1: 30 contiguous */
+    attr_int(add_node(g, "LogSoftmax", "x", "s3"), "axis", 2);
+    conv(g, "x", "c", 3, 16, 1, 1, true);
+    add_node(g, "Mul", "c,c", "big"); /* up to ~20: exp's argument reaches -40 */
+    attr_int(add_node(g, "Softmax", "big", "s4"), "axis", 1);
+    output(m, "s1");
+    output(m, "s2");
+    output(m, "s3");
+    output(m, "s4");
+    check_model(m, 5);
+}
+
+/* Before opset 13 Softmax coerces to 2-D: only an axis with nothing after it is fast. */
+static void test_softmax_old_opset(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("2,5,7", 11);
+    Onnx__GraphProto *g = m->graph;
+    attr_int(add_node(g, "Softmax", "x", "rows"), "axis", 1); /* 35 values per row */
+    attr_int(add_node(g, "Softmax", "x", "last"), "axis", 2);
+    output(m, "rows");
+    output(m, "last");
+    check_model(m, 1);
 }
 
 static void test_matmul_batched(void **state) {
@@ -574,8 +648,12 @@ int main(void) {
         cmocka_unit_test(test_conv_batchnorm),
         cmocka_unit_test(test_conv_transpose),
         cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_max_pool_layouts),
         cmocka_unit_test(test_gemm_matmul),
         cmocka_unit_test(test_matmul_batched),
+        cmocka_unit_test(test_transpose),
+        cmocka_unit_test(test_softmax),
+        cmocka_unit_test(test_softmax_old_opset),
         cmocka_unit_test(test_concat_blocked),
         cmocka_unit_test(test_resize),
         cmocka_unit_test(test_mixed_readers),

@@ -1,7 +1,7 @@
 /*
  * test_session.c: the session layer: load-time checks with messages naming the node, constant
- * folding, dead-node removal, the liveness memory plan, input validation, and concurrent runs of
- * one session.
+ * folding, dead-node removal, the liveness memory plan, input validation, concurrent runs of
+ * one session, and the per-step profile.
  *
  * Models are built in code with onnx_builder.h and use a few simple operators (Add, Mul, Relu,
  * Shape, Reshape) so that expected values can be computed by hand here.
@@ -248,6 +248,44 @@ typedef struct {
     int failures;
 } worker_arg;
 
+/* The profile option: every step timed on every run; without it, steps are listed untimed. */
+static void test_step_profile(void **state) {
+    (void)state;
+    aim_status st;
+    aim_model *m = load_built(chain_model(), &st);
+    assert_int_equal(st, AIM_OK);
+    for (int profiled = 0; profiled <= 1; profiled++) {
+        aim_session_options opt = {.threads = 1, .profile = profiled};
+        aim_session *s = NULL;
+        assert_int_equal(aim_session_create(m, &opt, &s), AIM_OK);
+        float x[4] = {-3, -1, 0, 2};
+        aim_tensor in = {.dtype = AIM_DTYPE_FLOAT, .rank = 1, .dims = {4}, .data = x}, out;
+        for (int run = 0; run < 3; run++) {
+            assert_int_equal(aim_session_run(s, &in, &out), AIM_OK);
+            free(out.data);
+        }
+        size_t n = aim_session_step_count(s);
+        assert_true(n >= 2 && n <= 3); /* Relu may be fused or its own step */
+        bool add = false, writes_y = false;
+        double total = 0;
+        for (size_t i = 0; i < n; i++) {
+            aim_session_step_info info;
+            assert_true(aim_session_step_profile(s, i, &info));
+            assert_int_equal(info.runs, profiled ? 3 : 0);
+            assert_true(info.total_ms >= 0);
+            add = add || strcmp(info.kind, "Add") == 0;
+            writes_y = writes_y || strcmp(info.output, "y") == 0;
+            total += info.total_ms;
+        }
+        assert_true(add && writes_y);
+        assert_true(profiled ? total > 0 : total == 0);
+        aim_session_step_info info;
+        assert_false(aim_session_step_profile(s, n, &info));
+        aim_session_free(s);
+    }
+    aim_model_free(m);
+}
+
 static void *worker(void *p) {
     worker_arg *w = p;
     for (int iter = 0; iter < 200; iter++) {
@@ -299,6 +337,7 @@ int main(void) {
         cmocka_unit_test(test_repeated_and_input_outputs),
         cmocka_unit_test(test_input_checks),
         cmocka_unit_test(test_concurrent_runs),
+        cmocka_unit_test(test_step_profile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
