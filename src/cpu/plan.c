@@ -11,6 +11,9 @@
  * implementation for a chain's post-ops (e.g. an activation before the add on AVX2), the longest
  * prefix of the chain with a real implementation is fused and the rest runs node by node.
  *
+ * Views: Reshape, Flatten, Squeeze, Unsqueeze and Identity of a plain intermediate run no step;
+ * their output is an alias of the bytes of their input (view_in_place).
+ *
  * Layouts: a kernel's destination keeps the layout its primitive chose; a reader that needs
  * another one (reference kernels and Gemm/MatMul need plain; a Conv may choose its own source
  * layout) reads a copy made by a reorder step just before it. Copies are cached per (value,
@@ -479,9 +482,43 @@ static bool concat_in_place(planner *pl, int pos) {
     return true;
 }
 
+/* Nodes that only relabel the bytes of a plain tensor. */
+static bool is_view_op(const aim_cpu_node *n) {
+    return aim_cpu_op_is(n, "Reshape") || aim_cpu_op_is(n, "Flatten") ||
+           aim_cpu_op_is(n, "Squeeze") || aim_cpu_op_is(n, "Unsqueeze") ||
+           aim_cpu_op_is(n, "Identity");
+}
+
+/* A Reshape-like node on a plain intermediate that a step writes into the arena: no step at
+ * all, its output is a view of the input's bytes (an alias of the buffer holding them, which
+ * then stays intact until the view's last reader). False (nothing changed) otherwise. */
+static bool view_in_place(planner *pl, int pos) {
+    const aim_cpu_node *n = &pl->g->nodes[pos];
+    int out = n->n_out == 1 ? n->out[0] : -1, x = n->n_in >= 1 ? n->in[0] : -1;
+    if (out < 0 || x < 0 || !is_view_op(n) || pl->g->values[out].graph_output) return false;
+    if (!static_float(pl, out) || !static_float(pl, x) || !pl->ready[x]) return false;
+    if (aim_tensor_bytes(info(pl, out)) != aim_tensor_bytes(info(pl, x))) return false;
+    const aim_cpu_value *v = &pl->g->values[x];
+    if (v->constant || v->graph_input || v->graph_output) return false;
+    int src; /* x, or its plain copy (which the reference kernel would read as well) */
+    if (plain_copy(pl, x, &src) != AIM_OK) return false;
+    bool written = false; /* by a step: then the arena holds it */
+    for (size_t i = 0; i < pl->p->n_steps && !written; i++)
+        for (int k = 0; k < pl->p->steps[i].n_out; k++)
+            written = written || pl->p->steps[i].out[k] == src;
+    int root = pl->p->alias_of[src];
+    if (!written && root < 0) return false;
+    pl->p->alias_of[out] = root >= 0 ? root : src;
+    pl->p->alias_offset[out] = root >= 0 ? pl->p->alias_offset[src] : 0;
+    pl->ready[out] = true;
+    pl->p->fast_nodes++;
+    return true;
+}
+
 /* A node on its own: a fast kernel when one fits, its reference kernel otherwise. */
 static aim_status emit_single(planner *pl, int pos) {
     const aim_cpu_node *n = &pl->g->nodes[pos];
+    if (view_in_place(pl, pos)) return AIM_OK;
     if (aim_cpu_op_is(n, "Split")) return emit_split(pl, pos);
     if (aim_cpu_op_is(n, "Concat") && concat_in_place(pl, pos)) return AIM_OK;
     creator fn = creator_for(n);

@@ -52,7 +52,7 @@ typedef struct {
     size_t layout_bytes; /* bytes of a blocked layout (0: dense row-major) */
     int alias_of;        /* -1, or the value whose buffer holds this one (plan's alias_of) */
     size_t alias_offset; /* bytes into that buffer */
-    bool alias_root;     /* holds aliases: no step writes it, its buffer is set at run start */
+    bool alias_root;     /* holds aliases: its buffer is set at run start, as theirs */
 } value_slot;
 
 typedef struct {
@@ -530,6 +530,12 @@ static size_t lifetimes(aim_session *s, plan_item *items) {
             if (root >= 0 && s->values[root].last_reader > last) last = s->values[root].last_reader;
             cover(s, items, at, &n, root >= 0 ? root : v, (int)i, last);
         }
+    /* a view, which no step writes, keeps the buffer holding it intact until its last reader */
+    for (size_t v = 0; v < s->n_values; v++) {
+        int root = s->values[v].alias_of;
+        if (root >= 0 && at[root] >= 0 && s->values[v].last_reader > items[at[root]].last)
+            items[at[root]].last = s->values[v].last_reader;
+    }
     free(at);
     return n;
 }
@@ -874,7 +880,9 @@ aim_status aim_session_run(aim_session *s, const aim_tensor *inputs, aim_tensor 
     if ((st = aim_cpu_run_begin(s->plan, s->threads, &r.cpu)) != AIM_OK) goto done;
     for (size_t v = 0; v < s->n_values; v++) {
         if (s->values[v].constant) r.t[v] = s->values[v].info;
-        if (s->values[v].alias_root) { /* written piecewise by its aliases' steps */
+        /* A Concat written piecewise by its inputs' steps, the inputs, and views (a Reshape's
+         * output) that no step writes: all at fixed places in the arena. */
+        if (s->values[v].alias_root || s->values[v].alias_of >= 0) {
             r.t[v] = s->values[v].info;
             r.t[v].data = r.arena + s->values[v].arena_offset;
         }

@@ -502,6 +502,39 @@ static void test_softmax_old_opset(void **state) {
     check_model(m, 1);
 }
 
+static void add_ints(Onnx__GraphProto *g, const char *name, int64_t n, const int64_t *v) {
+    TB_APPEND(g->initializer, g->n_initializer,
+              tb_tensor(name, AIM_DTYPE_INT64, 1, &n, v, (size_t)n * sizeof *v));
+}
+
+/* Reshape-like nodes are views of their input's bytes, which must stay intact until the view's
+ * last reader although other values are made (and could reuse the arena) in between: views of
+ * a blocked conv output (through its plain copy), chained views, and a view read late. */
+static void test_views(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,4,6,6", 13);
+    Onnx__GraphProto *g = m->graph;
+    static const int64_t flat[] = {1, 8, 36}, axes[] = {0};
+    add_ints(g, "flat", 3, flat);
+    add_ints(g, "axes", 1, axes);
+    attr_ints(conv(g, "x", "c1", 4, 8, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "Reshape", "c1,flat", "r1");
+    attr_ints(conv(g, "x", "a1", 4, 8, 3, 1, true), "pads", "1,1,1,1");
+    attr_ints(conv(g, "a1", "a2", 8, 8, 3, 1, true), "pads", "1,1,1,1");
+    attr_ints(conv(g, "a2", "a3", 8, 8, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "Reshape", "a3,flat", "r2");
+    add_node(g, "Add", "r1,r2", "s");
+    add_node(g, "Unsqueeze", "s,axes", "u");
+    add_node(g, "Squeeze", "u,axes", "q");
+    add_node(g, "Identity", "q", "i");
+    add_node(g, "Relu", "i", "y");
+    attr_int(add_node(g, "Flatten", "a2", "f"), "axis", 1);
+    add_node(g, "Sigmoid", "f", "z");
+    output(m, "y");
+    output(m, "z");
+    check_model(m, 12);
+}
+
 static void test_matmul_batched(void **state) {
     (void)state;
     Onnx__ModelProto *m = model("2,3,5,8", 13);
@@ -652,6 +685,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_matmul),
         cmocka_unit_test(test_matmul_batched),
         cmocka_unit_test(test_transpose),
+        cmocka_unit_test(test_views),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_softmax_old_opset),
         cmocka_unit_test(test_concat_blocked),
