@@ -17,7 +17,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#define TILE 256
+#define TILE        256  /* neighbouring lanes normalised together along a strided axis */
+#define SHORT_LANE  16   /* contiguous lanes shorter than this go through lanes_short */
+#define SHORT_BLOCK 4096 /* elements lanes_short handles at once */
 
 /* e^x for x <= 0 (inputs minus their lane's maximum): x = n ln2 + r with |r| <= ln2/2 (n by
  * round-to-nearest through the 1.5 * 2^23 trick), e^r by its degree-6 Taylor polynomial, 2^n
@@ -54,6 +56,43 @@ static float exp_shifted(const float *restrict x, float *restrict y, size_t n, f
     for (int i = 0; i < 8; i++)
         sum += part[i];
     return sum;
+}
+
+/* `count` short contiguous lanes of n values each (a detector's two class scores per box):
+ * one lane at a time would leave exp's long dependency chain scalar and serial, so each lane's
+ * maximum is spread over its elements first and exp runs once over the whole block. */
+static void lanes_short(const float *restrict x, float *restrict y, size_t n, size_t count,
+                        bool log_out) {
+    float shift[SHORT_BLOCK];
+    size_t per = SHORT_BLOCK / n; /* lanes per block */
+    for (size_t first = 0; first < count; first += per) {
+        size_t lanes = count - first < per ? count - first : per, len = lanes * n;
+        const float *restrict in = x + first * n;
+        float *restrict out = y + first * n;
+        for (size_t l = 0; l < lanes; l++) {
+            float max = in[l * n];
+            for (size_t k = 1; k < n; k++)
+                max = in[l * n + k] > max ? in[l * n + k] : max;
+            for (size_t k = 0; k < n; k++)
+                shift[l * n + k] = max;
+        }
+        for (size_t i = 0; i < len; i++)
+            out[i] = exp_approx(in[i] - shift[i]);
+        for (size_t l = 0; l < lanes; l++) {
+            float sum = 0;
+            for (size_t k = 0; k < n; k++)
+                sum += out[l * n + k];
+            float s = log_out ? shift[l * n] + logf(sum) : 1.0f / sum;
+            for (size_t k = 0; k < n; k++)
+                shift[l * n + k] = s;
+        }
+        if (log_out)
+            for (size_t i = 0; i < len; i++)
+                out[i] = in[i] - shift[i];
+        else
+            for (size_t i = 0; i < len; i++)
+                out[i] *= shift[i];
+    }
 }
 
 /* One contiguous lane of n values. */
@@ -118,11 +157,15 @@ typedef struct {
     size_t tiles_per_block; /* inner > 1: tiles of TILE lanes per outer block */
 } softmax_job;
 
-/* Items [begin, end): lanes when inner == 1, else tiles of lanes. */
+/* Items [begin, end): lanes when inner == 1 (short ones all at once), else tiles of lanes. */
 static void softmax_items(void *ctx, size_t begin, size_t end) {
     const softmax_job *j = ctx;
     const aim_cpu_kernel *k = j->k;
     size_t n = k->lane, inner = k->inner;
+    if (inner == 1 && n < SHORT_LANE) {
+        lanes_short(j->x + begin * n, j->y + begin * n, n, end - begin, k->log_softmax);
+        return;
+    }
     for (size_t item = begin; item < end; item++) {
         if (inner == 1) {
             lane_contiguous(j->x + item * n, j->y + item * n, n, k->log_softmax);

@@ -490,6 +490,19 @@ static void test_softmax(void **state) {
     check_model(m, 5);
 }
 
+/* Short contiguous lanes (three values, as a detector's class scores), in blocks of lanes. */
+static void test_softmax_short_lanes(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,3,40,50", 13);
+    Onnx__GraphProto *g = m->graph;
+    attr_ints(add_node(g, "Transpose", "x", "t"), "perm", "0,2,3,1"); /* 2000 lanes of 3 */
+    add_node(g, "Softmax", "t", "s");
+    add_node(g, "LogSoftmax", "t", "l");
+    output(m, "s");
+    output(m, "l");
+    check_model(m, 3);
+}
+
 /* Before opset 13 Softmax coerces to 2-D: only an axis with nothing after it is fast. */
 static void test_softmax_old_opset(void **state) {
     (void)state;
@@ -687,6 +700,7 @@ int main(void) {
         cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_views),
         cmocka_unit_test(test_softmax),
+        cmocka_unit_test(test_softmax_short_lanes),
         cmocka_unit_test(test_softmax_old_opset),
         cmocka_unit_test(test_concat_blocked),
         cmocka_unit_test(test_resize),
