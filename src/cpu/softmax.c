@@ -2,13 +2,14 @@
  * softmax.c: the fast Softmax and LogSoftmax kernel, aim's own code rather than a oneDNN
  * primitive: oneDNN 2.6 has a fast softmax only along the innermost axis and falls back to a
  * scalar reference implementation elsewhere (YOLOv8's box head normalises along axis 1 of
- * [1,16,4,8400]: 84 ms there against 0.5 ms here).
+ * [1,16,4,8400]: 84 ms there against 1.6 ms here, one thread, `aim bench --profile`).
  *
  * The tensor is plain row-major, seen as [outer, lane, inner] around the axis. With inner == 1
- * each lane is contiguous; otherwise tiles of up to TILE neighbouring lanes are normalised
- * together, so every loop runs over contiguous memory and the compiler vectorises it. exp is
- * computed by exp_approx (relative error below 2e-7), which vectorises where libm's expf does
- * not. Work is split over threads by lanes (aim_parallel_for).
+ * each lane is contiguous (short lanes are handled a block of lanes at a time); otherwise tiles
+ * of up to TILE neighbouring lanes are normalised together, so every loop runs over contiguous
+ * memory and the compiler vectorises it. exp is computed by exp_approx (relative error at most
+ * 2.6e-7 over [-87, 0], checked against double exp in steps of 1e-5), which vectorises where
+ * libm's expf does not. Work is split over threads by lanes (aim_parallel_for).
  */
 #include "core/parallel.h"
 #include "cpu/internal.h"
