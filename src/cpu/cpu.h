@@ -86,6 +86,11 @@ typedef struct {
     void *engine;         /* dnnl_engine_t; NULL in reference-only plans */
 } aim_cpu_plan;
 
+/* Threads for a kernel doing `flops` (2 x multiply-adds) or writing `bytes`: 1 when the work is
+ * too small to pay for an OpenMP team (plan.c: SMALL_FLOPS, SMALL_BYTES), else `threads`.
+ * The int8 programs' executor (program_dnnl.c) sizes its ops the same way. */
+int aim_cpu_threads_for(double flops, double bytes, int threads);
+
 /* Plans a graph. Never fails because a node is unsupported: such nodes get node steps. */
 aim_status aim_cpu_plan_create(const aim_cpu_graph *g, aim_cpu_plan **out);
 void aim_cpu_plan_free(aim_cpu_plan *p);

@@ -142,8 +142,12 @@ static const aim_tensor *info(const planner *pl, int v) {
 #define SMALL_FLOPS 3e6
 #define SMALL_BYTES (256 * 1024)
 
+int aim_cpu_threads_for(double flops, double bytes, int threads) {
+    return flops < SMALL_FLOPS && bytes < SMALL_BYTES ? 1 : threads;
+}
+
 static int threads_for(const planner *pl, double flops, double bytes) {
-    return flops < SMALL_FLOPS && bytes < SMALL_BYTES ? 1 : pl->g->threads;
+    return aim_cpu_threads_for(flops, bytes, pl->g->threads);
 }
 
 /* Threads for node n writing `out`: multiply-adds for convolutions and products, else the

@@ -173,9 +173,11 @@ aim_status aim_program_run_reference_traced(const aim_program *p, const float *c
 
 /* The fast executor: one oneDNN int8 primitive per op, built once (weights re-laid-out once);
  * ops oneDNN cannot do exactly run the reference code for that op only. `p` must outlive it.
- * A run allocates its own buffers and scratchpad, so concurrent runs on one executor are safe. */
+ * A run allocates its own buffers and scratchpad, so concurrent runs on one executor are safe.
+ * `threads` is what runs will use: oneDNN splits a primitive's work when it is created, and a
+ * primitive made for more threads than a run has starts them anyway. */
 typedef struct aim_program_exec aim_program_exec;
-aim_status aim_program_exec_create(const aim_program *p, aim_program_exec **out);
+aim_status aim_program_exec_create(const aim_program *p, int threads, aim_program_exec **out);
 void aim_program_exec_free(aim_program_exec *e);
 /* Same interface as aim_program_run_reference; `threads` >= 1 (OpenMP threads of this call). */
 aim_status aim_program_exec_run(const aim_program_exec *e, const float *const *inputs,

@@ -22,6 +22,7 @@
  * mutable. AIM_PROGRAM_VERBOSE=1 in the environment prints the oneDNN implementation chosen for
  * each primitive (Debian's oneDNN is built without DNNL_VERBOSE).
  */
+#include "cpu/cpu.h"
 #include "cpu/program.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -30,8 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ARGS   6
-#define PRE_BUFFER (-2) /* argument tensor: the step's per-run source copy */
+#define MAX_ARGS    6
+#define PRE_BUFFER  (-2) /* argument tensor: the step's per-run source copy */
+#define POST_BUFFER (-3) /* argument tensor: the step's per-run NHWC float32 result */
 
 typedef struct {
     dnnl_primitive_t prim;
@@ -51,6 +53,8 @@ typedef struct {
     int pre_dup;      /* conv source copied into the per-run buffer at pre_offset: copies */
     bool pre_flip;    /* of each channel, and s8 -> u8 (see conv_plan) */
     size_t pre_offset;
+    size_t post_offset; /* conv with a float32 output: where it writes NHWC before NCHW */
+    bool one_thread;    /* little work: made for and run on one thread */
 } step;
 
 struct aim_program_exec {
@@ -274,8 +278,8 @@ static bool conv_attr(const aim_program_exec *e, const aim_prog_op *op, const co
 }
 
 static bool conv_pd(const aim_program_exec *e, const aim_prog_op *op, const conv_plan *cp,
-                    dnnl_primitive_desc_t *pd, dnnl_memory_desc_t *wplain,
-                    dnnl_memory_desc_t *bplain) {
+                    const dnnl_memory_desc_t *dst, dnnl_primitive_desc_t *pd,
+                    dnnl_memory_desc_t *wplain, dnnl_memory_desc_t *bplain) {
     const aim_prog_tensor *x = T(e, op->in[0]), *y = T(e, op->out);
     int64_t g = op->group, oc = y->dims[1], ic = x->dims[1] * cp->dup;
     dnnl_dims_t wd = {g, oc / g, ic / g, op->kernel[0], op->kernel[1]}, bd = {oc};
@@ -295,7 +299,7 @@ static bool conv_pd(const aim_program_exec *e, const aim_prog_op *op, const conv
     dnnl_convolution_desc_t cd;
     if (dnnl_dilated_convolution_forward_desc_init(
             &cd, dnnl_forward_inference, dnnl_convolution_direct, &cp->src, &wany,
-            op->bias ? bplain : NULL, &e->md[op->out], strides, dil, pl, pr) != dnnl_success)
+            op->bias ? bplain : NULL, dst, strides, dil, pl, pr) != dnnl_success)
         return false;
     dnnl_primitive_attr_t a = attr_new();
     bool ok = a && conv_attr(e, op, cp, a) &&
@@ -304,19 +308,50 @@ static bool conv_pd(const aim_program_exec *e, const aim_prog_op *op, const conv
     return ok;
 }
 
+/* A float32 conv output (a program output) is NCHW, which oneDNN's int8 convs only write with
+ * their slow reference code: such a conv writes NHWC into the per-run buffer and a reorder
+ * makes the NCHW output (exact: it moves floats). */
+static bool conv_dst(aim_program_exec *e, step *s, dnnl_memory_desc_t *dst) {
+    const aim_prog_tensor *y = T(e, s->op->out);
+    if (y->dtype != AIM_DTYPE_FLOAT || y->rank != 4) {
+        *dst = e->md[s->op->out];
+        return true;
+    }
+    dnnl_dims_t d = {y->dims[0], y->dims[1], y->dims[2], y->dims[3]};
+    if (dnnl_memory_desc_init_by_tag(dst, 4, d, dnnl_f32, dnnl_acdb) != dnnl_success) return false;
+    s->post_offset = e->arena_bytes;
+    e->arena_bytes += (dnnl_memory_desc_get_size(dst) + 63) / 64 * 64;
+    return true;
+}
+
+static bool add_to_nchw(aim_program_exec *e, step *s, const dnnl_memory_desc_t *from) {
+    dnnl_primitive_attr_t a = attr_new();
+    dnnl_primitive_desc_t pd = NULL;
+    bool ok = a && dnnl_reorder_primitive_desc_create(&pd, from, e->engine, &e->md[s->op->out],
+                                                      e->engine, a) == dnnl_success;
+    if (a) dnnl_primitive_attr_destroy(a);
+    if (!ok) return false;
+    prim_call *c = &s->calls[s->n_calls++];
+    call_arg(c, DNNL_ARG_FROM, from, POST_BUFFER);
+    call_arg(c, DNNL_ARG_TO, &e->md[s->op->out], s->op->out);
+    return call_finish(e, c, pd);
+}
+
 static bool build_conv(aim_program_exec *e, step *s) {
     const aim_prog_op *op = s->op;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_memory_desc_t wplain, bplain;
+    dnnl_memory_desc_t wplain, bplain, dst;
     conv_plan cp = {0};
-    bool ok = conv_plan_make(e, op, &cp) && conv_pd(e, op, &cp, &pd, &wplain, &bplain);
+    bool staged = T(e, op->out)->dtype == AIM_DTYPE_FLOAT && T(e, op->out)->rank == 4;
+    bool ok = conv_plan_make(e, op, &cp) && conv_dst(e, s, &dst) &&
+              conv_pd(e, op, &cp, &dst, &pd, &wplain, &bplain);
     if (ok) {
         prim_call *c = &s->calls[s->n_calls++];
         call_arg(c, DNNL_ARG_SRC, &cp.src, cp.copy ? PRE_BUFFER : op->in[0]);
         ok = call_const(e, c, pd, dnnl_query_weights_md, 0, DNNL_ARG_WEIGHTS, &wplain, cp.w);
         if (ok && op->bias)
             ok = call_const(e, c, pd, dnnl_query_weights_md, 1, DNNL_ARG_BIAS, &bplain, op->bias);
-        call_arg(c, DNNL_ARG_DST, &e->md[op->out], op->out);
+        call_arg(c, DNNL_ARG_DST, &dst, staged ? POST_BUFFER : op->out);
         s->residual = op->residual;
         if (cp.copy) {
             s->pre_dup = cp.dup;
@@ -325,6 +360,7 @@ static bool build_conv(aim_program_exec *e, step *s) {
             e->arena_bytes += (dnnl_memory_desc_get_size(&cp.src) + 63) / 64 * 64;
         }
         ok = ok ? call_finish(e, c, pd) : (dnnl_primitive_desc_destroy(pd), false);
+        ok = ok && (!staged || add_to_nchw(e, s, &dst));
     }
     free(cp.w);
     return ok;
@@ -515,15 +551,23 @@ static bool build_resize(aim_program_exec *e, step *s) {
     return call_finish(e, c, pd);
 }
 
+/* Whether oneDNN writes exactly the reference's values: always into a quantized output (the
+ * requantization rounds alike); into a float32 output (a program output, unrounded) only
+ * without a residual and with an activation that needs no arithmetic of its own (scaling is
+ * one float multiplication in both; the sum post-op and approximate activations differ in
+ * the last bits). */
+static bool conv_exact(const aim_program_exec *e, const aim_prog_op *op) {
+    if (T(e, op->out)->dtype != AIM_DTYPE_FLOAT) return true;
+    return op->residual < 0 && (op->act == AIM_PROG_ACT_NONE || op->act == AIM_PROG_ACT_RELU);
+}
+
 static bool build_step(aim_program_exec *e, step *s) {
     const aim_prog_op *op = s->op;
     switch (op->kind) {
     case AIM_PROG_QUANTIZE:
     case AIM_PROG_DEQUANTIZE:
         return add_reorder(e, s, op->in[0], &e->md[op->in[0]], op->out, &e->md[op->out]);
-    case AIM_PROG_CONV: /* a float32 output (a program output) runs the reference conv, so
-                         * that both executors write the same unrounded floats */
-        return T(e, op->out)->dtype != AIM_DTYPE_FLOAT && build_conv(e, s);
+    case AIM_PROG_CONV: return conv_exact(e, op) && build_conv(e, s);
     case AIM_PROG_MAXPOOL:
     case AIM_PROG_AVGPOOL: return build_pool(e, s);
     case AIM_PROG_ADD:
@@ -574,7 +618,30 @@ static aim_status plan_tensors(aim_program_exec *e) {
     return AIM_OK;
 }
 
-aim_status aim_program_exec_create(const aim_program *p, aim_program_exec **out) {
+/* Work of op: 2 * multiply-adds for a conv, else the bytes it writes. */
+static void op_work(const aim_program *p, const aim_prog_op *op, double *flops, double *bytes) {
+    const aim_prog_tensor *y = &p->tensors[op->out];
+    double n = (double)aim_program_tensor_count(y);
+    *bytes = n * (y->dtype == AIM_DTYPE_FLOAT ? 4 : 1);
+    *flops = 0;
+    if (op->kind == AIM_PROG_CONV)
+        *flops = 2 * n * (double)(p->tensors[op->in[0]].dims[1] / op->group) *
+                 (double)(op->kernel[0] * op->kernel[1]);
+}
+
+/* Builds step s for `threads` OpenMP threads, or for one when its work is small (cpu.h:
+ * aim_cpu_threads_for), which it then also runs on. */
+static bool build_for(aim_program_exec *e, step *s, int threads) {
+    double flops, bytes;
+    op_work(e->p, s->op, &flops, &bytes);
+    s->one_thread = aim_cpu_threads_for(flops, bytes, threads) == 1;
+    omp_set_num_threads(s->one_thread ? 1 : threads);
+    bool ok = build_step(e, s);
+    omp_set_num_threads(threads);
+    return ok;
+}
+
+static aim_status exec_build(const aim_program *p, int threads, aim_program_exec **out) {
     *out = NULL;
     aim_status st = aim_program_validate(p);
     if (st != AIM_OK) return st;
@@ -592,13 +659,14 @@ aim_status aim_program_exec_create(const aim_program *p, aim_program_exec **out)
         step *s = &e->steps[i];
         s->op = &p->ops[i];
         s->residual = -1;
+        /* concat: a reorder per input; conv: itself, and a reorder for a float32 output */
         s->calls =
-            calloc(s->op->kind == AIM_PROG_CONCAT ? (size_t)s->op->n_in : 1, sizeof *s->calls);
+            calloc(s->op->kind == AIM_PROG_CONCAT ? (size_t)s->op->n_in : 2, sizeof *s->calls);
         if (!s->calls) {
             st = aim_error(AIM_ERR_NOMEM, "out of memory");
             break;
         }
-        if (!build_step(e, s)) { /* whatever oneDNN refused: this op runs the reference */
+        if (!build_for(e, s, threads)) { /* what oneDNN refused: this op runs the reference */
             free_calls(s);
             s->ref = true;
             s->residual = -1;
@@ -611,6 +679,13 @@ aim_status aim_program_exec_create(const aim_program *p, aim_program_exec **out)
     }
     *out = e;
     return AIM_OK;
+}
+
+aim_status aim_program_exec_create(const aim_program *p, int threads, aim_program_exec **out) {
+    int old_threads = omp_get_max_threads(); /* per calling thread in libgomp */
+    aim_status st = exec_build(p, threads > 0 ? threads : 1, out);
+    omp_set_num_threads(old_threads);
+    return st;
 }
 
 size_t aim_program_exec_fallbacks(const aim_program_exec *e) {
@@ -683,9 +758,10 @@ static aim_status run_call(const run_ctx *r, const step *s, const prim_call *c) 
     for (int i = 0; i < n; i++) {
         arg[i] = c->arg[i];
         md[i] = c->md[i];
-        data[i] = c->tensor[i] >= 0            ? r->bufs[c->tensor[i]]
-                  : c->tensor[i] == PRE_BUFFER ? r->arena + s->pre_offset
-                                               : c->cdata[i];
+        data[i] = c->tensor[i] >= 0             ? r->bufs[c->tensor[i]]
+                  : c->tensor[i] == PRE_BUFFER  ? r->arena + s->pre_offset
+                  : c->tensor[i] == POST_BUFFER ? r->arena + s->post_offset
+                                                : c->cdata[i];
     }
     if (r->e->scratch_bytes) {
         dnnl_dims_t d = {(dnnl_dim_t)r->e->scratch_bytes};
@@ -699,6 +775,24 @@ static aim_status run_call(const run_ctx *r, const step *s, const prim_call *c) 
     return AIM_OK;
 }
 
+/* n bytes from `in` to `out`, each XORed with `flip` (0 or 0x80), eight at a time. */
+static void copy_flipped(uint8_t *out, const uint8_t *in, size_t n, uint8_t flip) {
+    if (!flip) {
+        memcpy(out, in, n);
+        return;
+    }
+    const uint64_t mask = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, in + i, 8);
+        v ^= mask;
+        memcpy(out + i, &v, 8);
+    }
+    for (; i < n; i++)
+        out[i] = in[i] ^ flip;
+}
+
 /* The conv source as conv_plan arranged it: each group's channels `pre_dup` times, s8 flipped
  * to u8 when `pre_flip`. */
 static void pre_copy(const run_ctx *r, const step *s) {
@@ -706,11 +800,14 @@ static void pre_copy(const run_ctx *r, const step *s) {
     int64_t C = x->dims[1], cg = C / s->op->group, pixels = x->dims[0] * x->dims[2] * x->dims[3];
     const uint8_t *in = r->bufs[s->op->in[0]];
     uint8_t *out = r->arena + s->pre_offset, flip = s->pre_flip ? 0x80 : 0;
+    if (s->pre_dup == 1) { /* the same order: one pass */
+        copy_flipped(out, in, (size_t)(pixels * C), flip);
+        return;
+    }
     for (int64_t p = 0; p < pixels; p++)
         for (int64_t g = 0; g < s->op->group; g++)
-            for (int rep = 0; rep < s->pre_dup; rep++)
-                for (int64_t j = 0; j < cg; j++)
-                    *out++ = in[p * C + g * cg + j] ^ flip;
+            for (int rep = 0; rep < s->pre_dup; rep++, out += cg)
+                copy_flipped(out, in + p * C + g * cg, (size_t)cg, flip);
 }
 
 static aim_status run_step(const run_ctx *r, const step *s) {
@@ -757,11 +854,14 @@ aim_status aim_program_exec_run(const aim_program_exec *e, const float *const *i
     r.arena = arena;
     bind(e, arena, inputs, outputs, r.bufs);
     /* libgomp keeps the count per calling thread: concurrent runs do not disturb each other. */
-    int old_threads = omp_get_max_threads();
-    omp_set_num_threads(threads > 0 ? threads : 1);
+    int old_threads = omp_get_max_threads(), current = -1;
+    threads = threads > 0 ? threads : 1;
     aim_status st = AIM_OK;
-    for (size_t i = 0; i < e->p->n_ops && st == AIM_OK; i++)
+    for (size_t i = 0; i < e->p->n_ops && st == AIM_OK; i++) {
+        int want = e->steps[i].one_thread ? 1 : threads;
+        if (want != current) omp_set_num_threads(current = want);
         st = run_step(&r, &e->steps[i]);
+    }
     omp_set_num_threads(old_threads);
     dnnl_stream_destroy(r.stream);
     free(arena);

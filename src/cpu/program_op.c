@@ -57,7 +57,7 @@ static aim_status load_program(aim_op_ctx *c, program_state *s) {
                            "has %d inputs and %d outputs, its program %zu "
                            "and %zu",
                            c->n_in, c->n_out, s->program->n_inputs, s->program->n_outputs);
-    st = aim_program_exec_create(s->program, &s->exec);
+    st = aim_program_exec_create(s->program, c->threads, &s->exec);
     return st == AIM_OK ? AIM_OK : aim_op_fail(c, st, "%s", aim_last_error());
 }
 

@@ -224,7 +224,7 @@ static outputs run_ref(const aim_program *p, const float *x) {
 
 static outputs run_exec(const aim_program *p, const float *x, size_t *fallbacks) {
     aim_program_exec *e = NULL;
-    if (aim_program_exec_create(p, &e) != AIM_OK) fail_msg("exec: %s", aim_last_error());
+    if (aim_program_exec_create(p, 1, &e) != AIM_OK) fail_msg("exec: %s", aim_last_error());
     if (fallbacks) *fallbacks = aim_program_exec_fallbacks(e);
     outputs o = alloc_outputs(p);
     if (aim_program_exec_run(e, &x, o.out, 2) != AIM_OK) fail_msg("run: %s", aim_last_error());
@@ -447,7 +447,8 @@ static void test_conv_vs_float_weights(void **state) {
 
 /* A conv writing a float32 program output directly (residual and ReLU fused): the reference
  * computes relu(acc * sx * sw[o] + sr * (r - zr)) unrounded and unclipped, from the exact
- * integers; the oneDNN executor (which runs such convs on the reference) gives the same bytes. */
+ * integers; the oneDNN executor (which runs a conv with a residual into a float32 output on the
+ * reference) gives the same bytes. */
 static void test_conv_float_output(void **state) {
     (void)state;
     aim_program *p = aim_program_new("cpu-int8");
@@ -499,6 +500,53 @@ static void test_conv_float_output(void **state) {
     free_outputs(e);
     free(in);
     aim_program_free(p);
+}
+
+/* Convs writing float32 program outputs without a residual run on oneDNN (NHWC, then a reorder
+ * to NCHW): a u8 source with ReLU, an s8 source with weights beyond 64 (flipped to u8 and its
+ * channels split in two on machines without VNNI) and a depthwise conv, each against the
+ * reference. One float multiplication of the same exact integer in both: the same bytes. */
+static void test_conv_float_output_onednn(void **state) {
+    (void)state;
+    static const struct {
+        int dtype, zp, group;
+        aim_prog_act act;
+    } cases[] = {
+        {AIM_DTYPE_UINT8, 100, 1, AIM_PROG_ACT_RELU},
+        {AIM_DTYPE_INT8, -5, 1, AIM_PROG_ACT_NONE},
+        {AIM_DTYPE_UINT8, 128, 12, AIM_PROG_ACT_NONE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        aim_program *p = aim_program_new("cpu-int8");
+        int x = tensor4(p, AIM_DTYPE_FLOAT, 12, 7, 9, 0, 0);
+        int q = tensor4(p, cases[i].dtype, 12, 7, 9, 1 / 25.0f, cases[i].zp);
+        int y = tensor4(p, AIM_DTYPE_FLOAT, 12, 7, 9, 0, 0);
+        aim_prog_op qop = op_new(AIM_PROG_QUANTIZE, x, q);
+        add_op(p, &qop);
+        add_conv(p, q, y,
+                 (conv_spec){.k = 3,
+                             .stride = 1,
+                             .pad = 1,
+                             .group = cases[i].group,
+                             .act = cases[i].act,
+                             .residual = -1,
+                             .bias = true});
+        assert_int_equal(aim_program_set_io(p, &x, 1, &y, 1), AIM_OK);
+        if (aim_program_validate(p) != AIM_OK) fail_msg("invalid: %s", aim_last_error());
+        float *in = random_input(p, 4.0f);
+        size_t fallbacks = 1;
+        outputs r = run_ref(p, in), e = run_exec(p, in, &fallbacks);
+        assert_int_equal(fallbacks, 0);
+        double big = 0;
+        for (size_t k = 0; k < 12 * 7 * 9; k++)
+            big = fmax(big, fabs(r.out[0][k]));
+        assert_true(big > 0.1);
+        assert_memory_equal(e.out[0], r.out[0], 12 * 7 * 9 * sizeof(float));
+        free_outputs(r);
+        free_outputs(e);
+        free(in);
+        aim_program_free(p);
+    }
 }
 
 /* A float32 output is for convs only: a pooling op writing one is refused. */
@@ -653,7 +701,7 @@ static void test_exec_concurrent(void **state) {
     int deq[64], input;
     aim_program *p = chain_program(deq, &input);
     aim_program_exec *e = NULL;
-    assert_int_equal(aim_program_exec_create(p, &e), AIM_OK);
+    assert_int_equal(aim_program_exec_create(p, 1, &e), AIM_OK);
     float *x[2] = {random_input(p, 4.0f), random_input(p, 4.0f)};
     run_job jobs[2];
     pthread_t th[2];
@@ -1039,6 +1087,7 @@ int main(void) {
         cmocka_unit_test(test_exec_conv_shapes),
         cmocka_unit_test(test_conv_float_output),
         cmocka_unit_test(test_float_output_conv_only),
+        cmocka_unit_test(test_conv_float_output_onednn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
