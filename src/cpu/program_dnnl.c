@@ -7,6 +7,8 @@
  *               (sx * sw[c]) / sy (the very floats the reference uses), src/dst zero points,
  *               residual as a sum post-op (scale sr/sy, zero point zr) on a copy of the
  *               residual placed in the destination, activation post-ops in output units;
+ *               a float32 output (a program output) is written NHWC into the run's buffer and
+ *               reordered to NCHW (with a residual or an approximate activation: reference);
  *   pooling     int8 max/avg; a linear post-op when input and output parameters differ;
  *   add/act     binary add (binary max(a, a) for a stand-alone activation) with per-source
  *               scales and linear post-ops for the zero points;
@@ -19,7 +21,8 @@
  * Ops oneDNN cannot do exactly (mul with zero points, average pooling counting padding with a
  * nonzero zero point) or does not implement run the reference code for that op alone, on
  * plain copies. A run owns its buffers and scratchpad, so concurrent runs share nothing
- * mutable. AIM_PROGRAM_VERBOSE=1 in the environment prints the oneDNN implementation chosen for
+ * mutable. Primitives are made for the run's thread count, small ones (cpu.h:
+ * aim_cpu_threads_for) for one thread, and run on as many. AIM_PROGRAM_VERBOSE=1 in the environment prints the oneDNN implementation chosen for
  * each primitive (Debian's oneDNN is built without DNNL_VERBOSE).
  */
 #include "cpu/cpu.h"
