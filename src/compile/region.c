@@ -2,7 +2,8 @@
  * region.c: which nodes the program replaces. Every node is first classified (quantizable, or
  * the reason it is not); then the region is either the nodes between the --start and --end
  * nodes (reachable forward from the start nodes and backward from the end nodes), or the
- * largest connected group of quantizable nodes. Only 4-D float tensors with batch 1 and static
+ * largest connected group of quantizable nodes, made convex (no path region -> outside ->
+ * region: such nodes leave the region). Only 4-D float tensors with batch 1 and static
  * shapes qualify, which keeps input pre-processing and post-processing (reshapes, box
  * decoding, NMS, Softmax) outside the region without naming them.
  */
@@ -314,15 +315,41 @@ static aim_status region_io(aim_compile_ctx *c) {
     return st;
 }
 
+/* Marks every node downstream of a node outside the region that reads a region value: a region
+ * node among them would make the AimProgram node depend on itself. */
+static void mark_after_exits(const aim_compile_ctx *c, bool *mark, int *stack) {
+    memset(mark, 0, c->n_nodes * sizeof *mark);
+    for (size_t i = 0; i < c->n_nodes; i++)
+        for (size_t k = 0; c->in_region[i] && k < c->g->node[i]->n_output; k++) {
+            int t = c->nout[i][k];
+            for (size_t j = 0; t >= 0 && j < c->t[t].n_consumers; j++)
+                if (!c->in_region[c->t[t].consumers[j]]) mark[c->t[t].consumers[j]] = true;
+        }
+    reach(c, mark, stack, true);
+}
+
+/* The automatic region made convex: nodes that read, through nodes outside the region, what
+ * the region computes (YOLO's routes through Split, which a program cannot hold) leave it, and
+ * the largest connected group of what remains is taken again, until no such node is left. */
+static void make_convex(aim_compile_ctx *c, bool *allow, bool *mark, int *stack, int *parent,
+                        size_t *size, bool *left_out) {
+    for (;;) {
+        mark_after_exits(c, mark, stack);
+        size_t dropped = 0;
+        for (size_t i = 0; i < c->n_nodes; i++)
+            if (mark[i] && c->in_region[i]) {
+                allow[i] = false;
+                left_out[i] = true;
+                dropped++;
+            }
+        if (!dropped) return;
+        keep_largest(c, allow, parent, size);
+    }
+}
+
 /* A path region -> outside -> region would make the AimProgram node depend on itself. */
 static aim_status check_convex(aim_compile_ctx *c, bool *mark, int *stack) {
-    memset(mark, 0, c->n_nodes * sizeof *mark);
-    for (size_t r = 0; r < c->n_rout; r++) {
-        const aim_compile_tensor *t = &c->t[c->rout[r]];
-        for (size_t j = 0; j < t->n_consumers; j++)
-            if (!c->in_region[t->consumers[j]]) mark[t->consumers[j]] = true;
-    }
-    reach(c, mark, stack, true);
+    mark_after_exits(c, mark, stack);
     for (size_t i = 0; i < c->n_nodes; i++) {
         char label[256];
         if (mark[i] && c->in_region[i])
@@ -334,7 +361,10 @@ static aim_status check_convex(aim_compile_ctx *c, bool *mark, int *stack) {
     return AIM_OK;
 }
 
-static void describe(aim_compile_ctx *c, bool named) {
+#define MAX_STOPS 12 /* nodes listed as where the region stops */
+
+/* left_out: nodes make_convex took out of the region. */
+static void describe(aim_compile_ctx *c, bool named, const bool *left_out) {
     aim_strbuf *sb = &c->region_text;
     size_t convs = 0, total_q = 0;
     for (size_t i = 0; i < c->n_nodes; i++) {
@@ -356,19 +386,27 @@ static void describe(aim_compile_ctx *c, bool named) {
     for (size_t i = 0; i < c->n_rout; i++)
         aim_strbuf_printf(sb, " %s", c->t[c->rout[i]].name);
     aim_strbuf_puts(sb, "\n");
-    /* Why the region stops: the first node outside it that reads one of its outputs. */
-    for (size_t r = 0; r < c->n_rout && r < 8; r++) {
+    /* Why the region stops: each node outside it that reads one of its outputs, once. */
+    int shown[MAX_STOPS];
+    size_t n_shown = 0;
+    for (size_t r = 0; r < c->n_rout && n_shown < MAX_STOPS; r++) {
         const aim_compile_tensor *t = &c->t[c->rout[r]];
-        for (size_t j = 0; j < t->n_consumers; j++) {
+        for (size_t j = 0; j < t->n_consumers && n_shown < MAX_STOPS; j++) {
             int k = t->consumers[j];
+            bool seen = c->in_region[k];
+            for (size_t i = 0; i < n_shown && !seen; i++)
+                seen = shown[i] == k;
+            if (seen) continue;
+            shown[n_shown++] = k;
             char label[256];
-            if (c->in_region[k]) continue;
             aim_strbuf_printf(sb, "  stops before %s: %s\n",
                               aim_compile_node_label(c, (size_t)k, label, sizeof label),
                               c->why[k] ? c->why[k]
                               : named   ? "outside the given end nodes"
-                                        : "kept in float32 to meet the accuracy target");
-            break;
+                              : left_out[k]
+                                  ? "reads a region output through a node outside the region"
+                                    " (the program cannot depend on itself)"
+                                  : "kept in float32 to meet the accuracy target");
         }
     }
 }
@@ -379,7 +417,8 @@ aim_status aim_compile_select_region(aim_compile_ctx *c) {
     int *stack = calloc(c->n_nodes + 1, sizeof *stack),
         *parent = calloc(c->n_nodes + 1, sizeof(int));
     size_t *size = calloc(c->n_nodes + 1, sizeof *size);
-    aim_status st = allow && work && stack && parent && size
+    bool *left_out = calloc(c->n_nodes + 1, sizeof *left_out);
+    aim_status st = allow && work && stack && parent && size && left_out
                         ? AIM_OK
                         : aim_error(AIM_ERR_NOMEM, "out of memory");
     if (st == AIM_OK && named) st = select_named(c, allow, work, stack, parent);
@@ -387,6 +426,7 @@ aim_status aim_compile_select_region(aim_compile_ctx *c) {
         for (size_t i = 0; i < c->n_nodes; i++)
             allow[i] = !c->why[i] && (c->cut < 0 || (long)i <= c->cut);
         keep_largest(c, allow, parent, size);
+        make_convex(c, allow, work, stack, parent, size, left_out);
     }
     c->region_nodes = 0;
     for (size_t i = 0; st == AIM_OK && i < c->n_nodes; i++)
@@ -399,7 +439,8 @@ aim_status aim_compile_select_region(aim_compile_ctx *c) {
                              : "quantizable operators");
     if (st == AIM_OK) st = region_io(c);
     if (st == AIM_OK) st = check_convex(c, work, stack);
-    if (st == AIM_OK) describe(c, named);
+    if (st == AIM_OK) describe(c, named, left_out);
+    free(left_out);
     free(allow);
     free(work);
     free(stack);

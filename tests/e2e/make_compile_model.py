@@ -9,6 +9,10 @@ make_compile_model.py pair OUT.onnx     conv (3->8, 3x3, no activation) -> conv 
                                         convs is scaled up 100x and read 100x weaker, so the
                                         function is ordinary but that channel's range dwarfs the
                                         others (what equalization is for)
+make_compile_model.py route OUT.onnx    a YOLO-style route on `image-` [1,3,32,32]: conv0 -> relu0
+                                        -> Split into halves (not quantizable); conv1 on one half;
+                                        Concat(relu0, conv1) -> conv2 -> `y`: the quantizable
+                                        nodes are connected, but a path leaves them and comes back
 make_compile_model.py noquant OUT.onnx  only Reshape + Softmax: nothing to quantize
 make_compile_model.py input IN.pb       a random `image-` tensor (normalised range) as TensorProto
 make_compile_model.py image IN.pb PHOTO OUT.onnx OUT2.onnx
@@ -50,6 +54,30 @@ def conv_model(path):
         [helper.make_tensor_value_info("image-", TensorProto.FLOAT, [1, 3, 64, 64])],
         [helper.make_tensor_value_info("scores-0:a", TensorProto.FLOAT, [1, 8 * 32 * 32])],
         inits)
+    graph.doc_string = json.dumps({"means": [127.5, 127.5, 127.5], "vars": [64, 64, 64]})
+    save(graph, path)
+
+
+def route_model(path):
+    rng = np.random.default_rng(11)
+    w0 = rng.normal(0, 0.3, (8, 3, 3, 3)).astype(np.float32)
+    w1 = rng.normal(0, 0.3, (4, 4, 3, 3)).astype(np.float32)
+    w2 = rng.normal(0, 0.2, (6, 12, 1, 1)).astype(np.float32)
+    inits = [numpy_helper.from_array(w0, "w0"), numpy_helper.from_array(w1, "w1"),
+             numpy_helper.from_array(w2, "w2"),
+             numpy_helper.from_array(np.array([4, 4], np.int64), "halves")]
+    nodes = [
+        helper.make_node("Conv", ["image-", "w0"], ["c0"], name="conv0", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c0"], ["r0"], name="relu0"),
+        helper.make_node("Split", ["r0", "halves"], ["s0", "s1"], name="split", axis=1),
+        helper.make_node("Conv", ["s1", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Concat", ["r0", "c1"], ["cat"], name="concat", axis=1),
+        helper.make_node("Conv", ["cat", "w2"], ["y"], name="conv2"),
+    ]
+    graph = helper.make_graph(
+        nodes, "route",
+        [helper.make_tensor_value_info("image-", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 32, 32])], inits)
     graph.doc_string = json.dumps({"means": [127.5, 127.5, 127.5], "vars": [64, 64, 64]})
     save(graph, path)
 
@@ -118,4 +146,4 @@ def image_pb(path, photo, *models):
 
 if __name__ == "__main__":
     {"conv": conv_model, "pair": pair_model, "noquant": noquant_model, "input": input_pb,
-     "image": image_pb}[sys.argv[1]](*sys.argv[2:])
+     "image": image_pb, "route": route_model}[sys.argv[1]](*sys.argv[2:])
