@@ -135,6 +135,11 @@ bool aim_cpu_attr_is(const aim_cpu_node *n, const char *name, const char *def, c
 bool aim_cpu_attr_ints(const aim_cpu_node *n, const char *name, int count, int64_t def,
                        int64_t *out);
 
+/* Calls fn(ctx, begin, end) on disjoint contiguous chunks covering [0, n), on up to `threads`
+ * OpenMP threads: aim's own kernels use the team oneDNN's primitives use, whose idle threads
+ * spin between kernels and would fight separate pthreads for the cores. */
+void aim_cpu_parallel_for(int threads, size_t n, void (*fn)(void *ctx, size_t begin, size_t end),
+                          void *ctx);
 /* Sets the calling thread's OpenMP thread count; returns the previous one. */
 int aim_cpu_set_threads(int threads);
 

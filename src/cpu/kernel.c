@@ -184,6 +184,22 @@ int aim_cpu_set_threads(int threads) {
     return old;
 }
 
+void aim_cpu_parallel_for(int threads, size_t n, void (*fn)(void *ctx, size_t begin, size_t end),
+                          void *ctx) {
+    if (n == 0) return;
+    if (threads <= 1 || n == 1) {
+        fn(ctx, 0, n);
+        return;
+    }
+    int teams = threads < (int)(n < 1024 ? n : 1024) ? threads : (int)n;
+#pragma omp parallel num_threads(teams)
+    {
+        size_t t = (size_t)omp_get_thread_num(), k = (size_t)omp_get_num_threads();
+        size_t begin = n * t / k, end = n * (t + 1) / k;
+        if (begin < end) fn(ctx, begin, end);
+    }
+}
+
 aim_status aim_cpu_run_begin(const aim_cpu_plan *p, int threads, aim_cpu_run **out) {
     *out = NULL;
     if (!p->engine) return AIM_OK;

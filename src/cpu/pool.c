@@ -7,7 +7,6 @@
  * last window that ends before the input does. Everything else is a oneDNN primitive.
  * Only parameters whose meaning matches ONNX exactly are accepted; NULL keeps the reference.
  */
-#include "core/parallel.h"
 #include "cpu/internal.h"
 
 #include <float.h>
@@ -134,7 +133,7 @@ static void max_rows(void *ctx, size_t begin, size_t end) {
 static void run_max_pool(const aim_cpu_kernel *k, void *const *src, void *dst, int threads) {
     const max_pool *p = k->state;
     max_job j = {p, src[0], dst};
-    aim_parallel_for(threads, (size_t)(p->out.n * p->out.blocks * p->out.h), max_rows, &j);
+    aim_cpu_parallel_for(threads, (size_t)(p->out.n * p->out.blocks * p->out.h), max_rows, &j);
 }
 
 /* 2-D MaxPool in the source's own layout (plain, or channel blocks of 8 or 16); NULL for other

@@ -9,9 +9,8 @@
  * of up to TILE neighbouring lanes are normalised together, so every loop runs over contiguous
  * memory and the compiler vectorises it. exp is computed by exp_approx (relative error at most
  * 2.6e-7 over [-87, 0], checked against double exp in steps of 1e-5), which vectorises where
- * libm's expf does not. Work is split over threads by lanes (aim_parallel_for).
+ * libm's expf does not. Work is split over threads by lanes (aim_cpu_parallel_for).
  */
-#include "core/parallel.h"
 #include "cpu/internal.h"
 
 #include <math.h>
@@ -181,7 +180,7 @@ static void softmax_items(void *ctx, size_t begin, size_t end) {
 static void run_softmax(const aim_cpu_kernel *k, void *const *src, void *dst, int threads) {
     softmax_job j = {k, src[0], dst, (k->inner + TILE - 1) / TILE};
     size_t items = k->inner == 1 ? k->outer : k->outer * j.tiles_per_block;
-    aim_parallel_for(threads, items, softmax_items, &j);
+    aim_cpu_parallel_for(threads, items, softmax_items, &j);
 }
 
 aim_cpu_kernel *aim_cpu_softmax_create(const aim_cpu_build *b) {
