@@ -270,9 +270,18 @@ static bool resize_supported(const aim_cpu_build *b, bool *linear) {
     return true;
 }
 
+/* oneDNN 2.6's AVX2 resampling of a plain (nchw) source crashes inside its JIT code when made
+ * for one thread (a null read, 1x256x20x20 nearest x2): such sources keep the reference. */
+static bool plain_source(const aim_cpu_build *b) {
+    const aim_tensor *x = aim_cpu_in(b, b->node, 0);
+    dnnl_memory_desc_t plain;
+    return aim_cpu_plain_md(&plain, x->rank, x->dims) == dnnl_success &&
+           dnnl_memory_desc_equal(&plain, b->src_md[0]);
+}
+
 aim_cpu_kernel *aim_cpu_resize_create(const aim_cpu_build *b) {
     bool linear;
-    if (!resize_supported(b, &linear)) return NULL;
+    if (!resize_supported(b, &linear) || plain_source(b)) return NULL;
     dnnl_memory_desc_t dst;
     aim_cpu_out_md(b, &dst);
     dnnl_resampling_desc_t desc;

@@ -595,6 +595,23 @@ static void test_resize(void **state) {
     check_model(m, 5);
 }
 
+/* Resize of a plain source (a graph input, here) stays on the reference kernel: oneDNN 2.6's
+ * AVX2 resampling of nchw data made for one thread crashed on this shape (null read in JIT). */
+static void test_resize_plain_source(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,256,20,20", 13);
+    Onnx__GraphProto *g = m->graph;
+    float scales[4] = {1, 1, 2, 2};
+    add_floats(g, "scales", 4, scales);
+    add_floats(g, "roi", 0, NULL);
+    Onnx__NodeProto *n = add_node(g, "Resize", "x,roi,scales", "up");
+    attr_str(n, "mode", "nearest");
+    attr_str(n, "coordinate_transformation_mode", "asymmetric");
+    attr_str(n, "nearest_mode", "floor");
+    output(m, "up");
+    check_model(m, 0);
+}
+
 /* Split of a blocked tensor: on block boundaries (fast views), and not (reference). */
 static void test_split(void **state) {
     (void)state;
@@ -704,6 +721,7 @@ int main(void) {
         cmocka_unit_test(test_softmax_old_opset),
         cmocka_unit_test(test_concat_blocked),
         cmocka_unit_test(test_resize),
+        cmocka_unit_test(test_resize_plain_source),
         cmocka_unit_test(test_mixed_readers),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_thread_mix),
