@@ -22,7 +22,7 @@ static const char compile_help[] =
     "usage: aim compile MODEL --calib DIR|ARCHIVE [-o OUTDIR] [--target cpu-int8]\n"
     "                   [--start NODE]... [--end NODE]... [--calib-method METHOD]\n"
     "                   [--calib-size N] [--report] [--export-qdq OUT.onnx] [--threads N]\n"
-    "                   [--no-equalize] [--no-bias-correction] [--min-snr DB]\n"
+    "                   [--no-equalize] [--no-bias-correction] [--min-snr DB] [--gptq]\n"
     "                   [--json]\n\n"
     "Quantizes the part of MODEL an accelerator can run to int8 with calibration images and\n"
     "writes OUTDIR/<name>.<target>.onnx, where that part is one AimProgram node (domain ai.aim)\n"
@@ -40,7 +40,8 @@ static const char compile_help[] =
     "  --end NODE            last node(s) of the region (repeatable); without --start/--end the\n"
     "                        largest connected group of quantizable nodes is chosen\n"
     "  --calib-method M      auto (default: each of the others is tried and the one whose\n"
-    "                        outputs agree best with fp32 on held-out images wins), minmax,\n"
+    "                        outputs agree best with fp32 on held-out images wins; minmax\n"
+    "                        on a near tie, as it clips no strong response), minmax,\n"
     "                        percentile (99.99%), entropy (KL divergence) or mse (least\n"
     "                        squared quantization error)\n"
     "  --calib-size N        use at most N images (default: all)\n"
@@ -49,12 +50,15 @@ static const char compile_help[] =
     "  --no-bias-correction  keep the biases (default: the mean output shift each Conv's\n"
     "                        weight rounding causes, with input means measured on the\n"
     "                        calibration images, is subtracted from its bias)\n"
-    "  --min-snr DB          accuracy target of an automatic region (default 20): the worst\n"
+    "  --min-snr DB          accuracy target of an automatic region (default 10): the worst\n"
     "                        SNR, in dB, of the tensors the post-processing reads, int8 vs\n"
     "                        fp32 on the held-out images; when the whole region misses it,\n"
     "                        the region is cut shorter (bisection, one compile per try) and\n"
     "                        the nodes after the cut stay float32. 0: quantize the whole\n"
     "                        region whatever its accuracy\n"
+    "  --gptq                also try GPTQ rounding of the Conv weights (from the Conv inputs\n"
+    "                        on the calibration images) and keep it where the region agrees\n"
+    "                        better with fp32 on the held-out images (about one more compile)\n"
     "  --report              per-layer cosine/SNR table of the program vs fp32 (stdout and\n"
     "                        OUTDIR/report.json)\n"
     "  --export-qdq FILE     also write a QuantizeLinear/DequantizeLinear model (ONNX Runtime)\n"
@@ -163,6 +167,8 @@ static int parse_args(compile_args *a, int argc, char **argv) {
             a->o.report = true;
         else if (!strcmp(arg, "--no-equalize"))
             a->o.no_equalize = true;
+        else if (!strcmp(arg, "--gptq"))
+            a->o.gptq = true;
         else if (!strcmp(arg, "--no-bias-correction"))
             a->o.no_bias_correction = true;
         else if (!strcmp(arg, "--json"))

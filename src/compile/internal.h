@@ -7,6 +7,8 @@
  *      equalize.c rescale Conv pairs per channel so that one activation scale fits all channels;
  *   5. calib.c    decode images, run fp32 with the region's tensors exposed, statistics;
  *   6. lower.c    quantize weights and biases, build and serialize the aim_program;
+ *      rounding.c after the method choice: GPTQ re-rounding of the int8 weights from the
+ *                 Conv inputs' second moments on the calibration images (kept when better);
  *   7. embed.c    replace the region by one AimProgram node, metadata;
  *   8. report.c   fake-quantized evaluation (QDQ model on aim's session): method choice,
  *                 per-layer agreement, logs.json;
@@ -147,8 +149,18 @@ void aim_compile_weights_free(aim_compile_weight *w, size_t n);
  * requantization, so no clipping to the calibration range): t is a region output written by a
  * CONV group and read by no region node. */
 bool aim_compile_float_output(const aim_compile_ctx *c, int t);
+/* The Conv's kernel, strides, dilations, pads (auto_pad resolved) and group into op. */
+void aim_compile_conv_window(const aim_compile_ctx *c, const aim_compile_weight *w,
+                             aim_prog_op *op);
 aim_status aim_compile_lower(aim_compile_ctx *c, const aim_quant_params *params,
                              const aim_compile_weight *w, size_t n_w, aim_program **out);
+
+/* rounding.c: re-rounds every region Conv's int8 weights with GPTQ (quant/rounding.c), using
+ * the second moments of the Conv's input patches (fp32, rounded to the input's grid in
+ * params) on the calibration images; the scales stay. Runs after the method choice, before
+ * bias correction; compile.c keeps the result only when the region outputs agree better. */
+aim_status aim_compile_round_weights(aim_compile_ctx *c, const aim_quant_params *params,
+                                     aim_compile_weight *w, size_t n_w);
 
 /* biascorr.c: subtracts from each region Conv's float bias the expected output drift of its
  * weight rounding, sum (Wq - W) * E[x] per output channel, with the input channel means

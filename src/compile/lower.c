@@ -142,6 +142,14 @@ static void window(const aim_compile_ctx *c, int node, aim_prog_op *op, bool con
     conv_pads(n, x, y, op);
 }
 
+void aim_compile_conv_window(const aim_compile_ctx *c, const aim_compile_weight *w,
+                             aim_prog_op *op) {
+    op->kernel[0] = w->dims[2];
+    op->kernel[1] = w->dims[3];
+    window(c, w->node, op, true);
+    op->group = aim_quant_attr_get_int(c->g->node[w->node], "group", 1);
+}
+
 static const aim_compile_weight *weight_of(const lower_ctx *L, int node) {
     for (size_t i = 0; i < L->n_w; i++)
         if (L->w[i].node == node) return &L->w[i];
@@ -151,10 +159,7 @@ static const aim_compile_weight *weight_of(const lower_ctx *L, int node) {
 static aim_status conv_op(lower_ctx *L, int lead, aim_prog_op *op) {
     const aim_compile_weight *w = weight_of(L, lead);
     size_t o = (size_t)w->dims[0], count = o * (size_t)(w->dims[1] * w->dims[2] * w->dims[3]);
-    op->kernel[0] = w->dims[2];
-    op->kernel[1] = w->dims[3];
-    window(L->c, lead, op, true);
-    op->group = aim_quant_attr_get_int(L->c->g->node[lead], "group", 1);
+    aim_compile_conv_window(L->c, w, op);
     op->weights = malloc(count);
     op->w_scale = malloc(o * sizeof *op->w_scale);
     op->bias = malloc(o * sizeof *op->bias);

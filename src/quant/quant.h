@@ -91,6 +91,13 @@ aim_status aim_quant_choose(const aim_quant_stats *s, aim_calib_method m, aim_qu
 void aim_quant_weights(const float *w, size_t channels, size_t per_channel, int8_t *q,
                        float *scales);
 
+/* GPTQ rounding (rounding.c) of `rows` weight rows of length `per` that share the input
+ * second-moment matrix h = sum x x^T (per x per, row-major; overwritten): q takes the levels
+ * under the given scales that make the layer output error (w - q)^T h (w - q) small, instead
+ * of rounding each weight to nearest. False (q unchanged) when h is unusable. */
+bool aim_quant_round_gptq(const float *w, size_t rows, size_t per, double *h, const float *scales,
+                          int8_t *q);
+
 /* bias[c] = round(b[c] / (input_scale * w_scales[c])), saturated to int32. b may be NULL
  * (all zero). */
 void aim_quant_bias(const float *b, size_t channels, float input_scale, const float *w_scales,

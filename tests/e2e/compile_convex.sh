@@ -5,7 +5,8 @@
 # quantizable nodes is not convex there (relu0 -> Split -> conv1 leaves it and comes back), so
 # compile must take the nodes after the Split out of the region instead of failing: it exits 0,
 # the region is exactly conv0 and relu0, the text says why the Concat is not in it, the model
-# holds one AimProgram node, and the compiled model agrees with fp32 on a photo.
+# holds one AimProgram node, and the compiled model agrees with fp32 on a photo. The same with
+# --gptq: both roundings are tried and the choice is logged, and the result agrees as well.
 set -u
 
 AIM=${AIM:?AIM must name the aim binary}
@@ -58,13 +59,21 @@ img = Image.open(sys.argv[2]).convert("RGB").resize((32, 32), Image.BILINEAR)
 x = ((np.asarray(img, np.float32) - 127.5) / 64).transpose(2, 0, 1)[None]
 open(sys.argv[1], "wb").write(numpy_helper.from_array(x, "image-").SerializeToString())
 PY
-for kind in fp32 int8; do
+"$AIM" compile "$TMP/route.onnx" --calib "$TMP/calib" -o "$TMP/gptq" --min-snr 0 --gptq \
+    >"$TMP/glog" 2>&1 || fail "compile --gptq exited $?: $(grep -v '\[#' "$TMP/glog" | tail -3)"
+grep -Eq 'weights rounded (by GPTQ|to nearest): mean cosine of the region outputs 0\.9' \
+    "$TMP/glog" || fail "compile --gptq logged no rounding choice: $(grep -i weight "$TMP/glog")"
+grep -q 'weights rounded' "$TMP/log" && fail "compile without --gptq tried GPTQ"
+
+for kind in fp32 int8 gptq; do
     model=$TMP/route.onnx
     [ $kind = int8 ] && model=$INT8
+    [ $kind = gptq ] && model=$TMP/gptq/route.cpu-int8.onnx
     "$AIM" run "$model" --input "image-=$TMP/in.pb" --output-dir "$TMP/$kind" >/dev/null \
         2>"$TMP/err" || fail "aim run $kind: $(cat "$TMP/err")"
 done
-"$PYTHON" - "$TMP/fp32" "$TMP/int8" <<'PY' || fail "int8 output disagrees with fp32"
+for kind in int8 gptq; do
+"$PYTHON" - "$TMP/fp32" "$TMP/$kind" "$kind" <<'PY' || fail "$kind output disagrees with fp32"
 import glob, sys, numpy as np
 from onnx import TensorProto, numpy_helper
 def load(d):
@@ -73,9 +82,10 @@ def load(d):
     return numpy_helper.to_array(t).ravel().astype(np.float64)
 a, b = load(sys.argv[1]), load(sys.argv[2])
 cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
-print(f"compile_convex: int8 vs fp32 cosine {cos:.5f}")
+print(f"compile_convex: {sys.argv[3]} vs fp32 cosine {cos:.5f}")
 sys.exit(0 if cos > 0.999 else 1)
 PY
+done
 
 if [ $failures -ne 0 ]; then
     echo "compile_convex: $failures failure(s)"

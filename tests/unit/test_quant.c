@@ -1,7 +1,8 @@
 /*
  * test_quant.c: the quant module on known distributions: minmax scale and zero point,
  * percentile ignoring an outlier, entropy and mse clipping a long tail, per-channel weight
- * round-trip error bounds, bias rounding and saturation, agreement metrics, method names.
+ * round-trip error bounds, bias rounding and saturation, agreement metrics, method names, and
+ * GPTQ rounding against round-to-nearest on a synthetic convolution.
  */
 #include "quant/quant.h"
 
@@ -207,6 +208,70 @@ static void test_method_names(void **state) {
     assert_int_equal(aim_quant_choose(&s, AIM_CALIB_AUTO, &p), AIM_ERR_INVALID_ARG);
 }
 
+/* GPTQ on a synthetic 1-D conv (kernel 8) over a smooth, strongly correlated signal: the output
+ * error sum_t (y_q - y)^2, computed here directly from the convolution (not from H), must be
+ * well below round-to-nearest's, with the same scales, and every level in -127..127. */
+static void test_gptq_beats_nearest(void **state) {
+    (void)state;
+    enum { ROWS = 6, PER = 8, LEN = 4000 };
+    static float x[LEN];
+    uint32_t seed = 12345;
+    double acc = 0;
+    for (int t = 0; t < LEN; t++) { /* random walk, slowly decaying: neighbours correlate */
+        seed = seed * 1664525u + 1013904223u;
+        acc = 0.95 * acc + ((double)(seed >> 8) / 16777216.0 - 0.5);
+        x[t] = (float)acc;
+    }
+    float w[ROWS * PER], scales[ROWS];
+    for (int i = 0; i < ROWS * PER; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        w[i] = (float)((double)(seed >> 8) / 16777216.0 - 0.5);
+    }
+    int8_t rtn[ROWS * PER], q[ROWS * PER];
+    aim_quant_weights(w, ROWS, PER, rtn, scales);
+    static double h[PER * PER];
+    memset(h, 0, sizeof h);
+    for (int t = 0; t + PER <= LEN; t++)
+        for (int i = 0; i < PER; i++)
+            for (int j = 0; j < PER; j++)
+                h[i * PER + j] += (double)x[t + i] * x[t + j];
+    memcpy(q, rtn, sizeof q);
+    assert_true(aim_quant_round_gptq(w, ROWS, PER, h, scales, q));
+    double e_rtn = 0, e_q = 0;
+    int changed = 0;
+    for (int r = 0; r < ROWS; r++)
+        for (int t = 0; t + PER <= LEN; t++) {
+            double y = 0, y0 = 0, y1 = 0;
+            for (int k = 0; k < PER; k++) {
+                y += (double)w[r * PER + k] * x[t + k];
+                y0 += (double)rtn[r * PER + k] * scales[r] * x[t + k];
+                y1 += (double)q[r * PER + k] * scales[r] * x[t + k];
+            }
+            e_rtn += (y0 - y) * (y0 - y);
+            e_q += (y1 - y) * (y1 - y);
+        }
+    for (int i = 0; i < ROWS * PER; i++) {
+        changed += q[i] != rtn[i];
+        assert_true(q[i] >= -127 && q[i] <= 127);
+        /* the error of each weight stays within a few steps: the scales still fit */
+        assert_true(fabs((double)q[i] * scales[i / PER] - w[i]) <= 4 * scales[i / PER]);
+    }
+    assert_true(changed > 0);
+    assert_true(e_q < 0.5 * e_rtn);
+}
+
+/* An H that is all zero (a dead input) is refused and leaves q untouched. */
+static void test_gptq_rejects_zero_hessian(void **state) {
+    (void)state;
+    float w[4] = {0.1f, -0.2f, 0.3f, 0.05f}, scales[1];
+    int8_t q[4], before[4];
+    aim_quant_weights(w, 1, 4, q, scales);
+    memcpy(before, q, sizeof q);
+    double h[16] = {0};
+    assert_false(aim_quant_round_gptq(w, 1, 4, h, scales, q));
+    assert_memory_equal(q, before, sizeof q);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_minmax_known),
@@ -219,6 +284,8 @@ int main(void) {
         cmocka_unit_test(test_agreement),
         cmocka_unit_test(test_mse_clips_long_tail),
         cmocka_unit_test(test_method_names),
+        cmocka_unit_test(test_gptq_beats_nearest),
+        cmocka_unit_test(test_gptq_rejects_zero_hessian),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
