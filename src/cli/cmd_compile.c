@@ -102,7 +102,7 @@ static int add_node(const char **list, size_t *n, const char *name) {
 }
 
 static int parse_value(compile_args *a, const char *opt, const char *v) {
-    long n;
+    long n = 0;
     if (!strcmp(opt, "--calib"))
         a->calib = v;
     else if (!strcmp(opt, "-o") || !strcmp(opt, "--output"))

@@ -107,7 +107,7 @@ static int parse_option(det_args *a, int argc, char **argv, int *i) {
     if (strcmp(arg, "--sensitivity") && strcmp(arg, "--draw") && strcmp(arg, "--threads"))
         return aim_cli_fail("detect", "unknown option '%s' (see --help)", arg);
     if (!(v = aim_cli_option_value("detect", argc, argv, i))) return AIM_EXIT_ERROR;
-    double t;
+    double t = 0;
     if (!strcmp(arg, "--sensitivity"))
         return parse_number(arg, v, 0, 1, &a->sensitivity) == AIM_EXIT_OK ? -1 : AIM_EXIT_ERROR;
     if (!strcmp(arg, "--threads")) {

@@ -120,6 +120,7 @@ static const char *normalise_name(const char *name, char *clean) {
 
 /* Opens (creating it when absent) the directory `comp` inside `dirfd`, never through a link. */
 static aim_status open_subdir(int dirfd, const char *comp, const char *entry, int *out) {
+    *out = -1;
     if (mkdirat(dirfd, comp, 0755) != 0 && errno != EEXIST)
         return aim_error(AIM_ERR_IO, "archive entry '%s': cannot create folder '%s': %s", entry,
                          comp, strerror(errno));

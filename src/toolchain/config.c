@@ -106,7 +106,7 @@ static aim_status read_method(const reader *r, const aim_json *v) {
 }
 
 static aim_status read_calib_size(const reader *r, const aim_json *v) {
-    int n;
+    int n = 0;
     aim_status st = read_int(r, "calib_size", v, 1, 1e9, &n);
     if (st == AIM_OK) r->o->calib_size = (size_t)n;
     return st;

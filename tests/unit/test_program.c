@@ -786,7 +786,7 @@ static void put32(uint8_t *d, size_t at, uint32_t v) {
 static void refused(const uint8_t *d, size_t n, aim_status status, const char *text) {
     aim_program *p = (aim_program *)1;
     aim_status st = aim_program_deserialize(d, n, &p);
-    if (st == AIM_OK) fail_msg("accepted, expected '%s'", text);
+    if (st == AIM_OK) fail_msg("accepted, expected '%s'", text ? text : "a refusal");
     assert_null(p);
     assert_int_equal(st, status);
     if (text && !strstr(aim_last_error(), text))
