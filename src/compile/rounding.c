@@ -11,7 +11,8 @@
  * One H per group (a depthwise Conv has one small H per channel). H is accumulated over a
  * sample of the output positions, sized so that every Conv costs at most about
  * SAMPLE_WORK multiply-adds per image; a Conv whose H would be too large (more than MAX_PER
- * inputs per output, or too much memory in all) keeps round-to-nearest. The calibration images
+ * inputs per output, or more than MAX_H doubles, or beyond MAX_TOTAL_H over all Convs: 256 MiB
+ * for both halves of the images) keeps round-to-nearest. The calibration images
  * are split: even ones give the H GPTQ fits to, odd ones an H that judges the result, and each
  * output row keeps whichever of the two roundings has the smaller error under the latter (GPTQ
  * overfits a poorly conditioned H otherwise). Whether the model as a whole keeps GPTQ's
@@ -25,9 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_PER     1024       /* inputs per output (cg * kh * kw) GPTQ is run for */
-#define MAX_H       (4u << 20) /* doubles of H per Conv (groups * per^2): 32 MiB */
-#define SAMPLE_WORK 8e6        /* multiply-adds per Conv per image for H */
+#define MAX_PER     1024        /* inputs per output (cg * kh * kw) GPTQ is run for */
+#define MAX_H       (4u << 20)  /* doubles of H per Conv (groups * per^2): 32 MiB */
+#define SAMPLE_WORK 8e6         /* multiply-adds per Conv per image for H */
+#define MAX_TOTAL_H (16u << 20) /* doubles of H over all Convs (twice: fit and validate) */
 
 typedef struct {
     aim_prog_op win; /* kernel, strides, pads, dilations, group */
@@ -150,6 +152,7 @@ aim_status aim_compile_round_weights(aim_compile_ctx *c, const aim_quant_params 
     aim_status st =
         r && names && outs && patch ? AIM_OK : aim_error(AIM_ERR_NOMEM, "out of memory");
     size_t n_names = 0, used = 0;
+    double total_h = 0; /* Convs beyond MAX_TOTAL_H keep round-to-nearest: bounded memory */
     for (size_t i = 0; i < n_w && st == AIM_OK; i++) {
         const aim_compile_tensor *x = &c->t[c->nin[w[i].node][0]];
         const aim_compile_tensor *y = &c->t[c->nout[w[i].node][0]];
@@ -158,8 +161,9 @@ aim_status aim_compile_round_weights(aim_compile_ctx *c, const aim_quant_params 
         r[i].cg = (size_t)w[i].dims[1];
         r[i].per = r[i].cg * (size_t)(w[i].dims[2] * w[i].dims[3]);
         double h_size = (double)r[i].groups * (double)r[i].per * (double)r[i].per;
-        if (r[i].per > MAX_PER || h_size > MAX_H || x->rank != 4 || y->rank != 4 ||
-            (size_t)w[i].dims[0] % r[i].groups || r[i].groups * r[i].cg != (size_t)x->dims[1])
+        if (r[i].per > MAX_PER || h_size > MAX_H || total_h + h_size > MAX_TOTAL_H ||
+            x->rank != 4 || y->rank != 4 || (size_t)w[i].dims[0] % r[i].groups ||
+            r[i].groups * r[i].cg != (size_t)x->dims[1])
             continue;
         if (x->producer < 0 && strcmp(x->name, c->image_input) != 0) continue; /* not fed */
         for (size_t a = 0; a < c->n_acts; a++)
@@ -173,6 +177,7 @@ aim_status aim_compile_round_weights(aim_compile_ctx *c, const aim_quant_params 
             break;
         }
         used++;
+        total_h += h_size;
         r[i].slot = (size_t)-1; /* the image input: read from the decoded tensors */
         if (x->producer < 0) continue;
         size_t k = 0;

@@ -93,7 +93,7 @@ bool aim_quant_round_gptq(const float *w, size_t rows, size_t per, double *h, co
             x[i] = w[r * per + i];
         for (size_t i = 0; i < per; i++) {
             double v = rint(x[i] / s);
-            v = v > 127 ? 127 : v < -127 ? -127 : v;
+            v = !(v == v) ? 0 : v > 127 ? 127 : v < -127 ? -127 : v; /* NaN weights: level 0 */
             q[r * per + i] = (int8_t)v;
             double e = (x[i] - v * s) / u[i * per + i];
             const double *ui = u + i * per;
