@@ -164,6 +164,8 @@ static void group_node(aim_compile_ctx *c, int i, bool *silu_sigmoid) {
         plain(c, i, AIM_PROG_CONCAT);
     else if (op_is(c, i, "Resize"))
         plain(c, i, AIM_PROG_RESIZE);
+    else if (op_is(c, i, "Split"))
+        plain(c, i, AIM_PROG_SLICE); /* one SLICE op per output (lower.c) */
 }
 
 static aim_status push_act(aim_compile_ctx *c, int t) {
@@ -198,7 +200,12 @@ aim_status aim_compile_fuse(aim_compile_ctx *c) {
     aim_status st = AIM_OK;
     for (size_t i = 0; i < c->n_rin && st == AIM_OK; i++)
         st = push_act(c, c->rin[i]);
-    for (size_t i = 0; i < c->n_nodes && st == AIM_OK; i++)
-        if (c->in_region[i] && c->grp[i].emits) st = push_act(c, c->grp[i].out);
+    for (size_t i = 0; i < c->n_nodes && st == AIM_OK; i++) {
+        if (!c->in_region[i] || !c->grp[i].emits) continue;
+        st = push_act(c, c->grp[i].out);
+        for (size_t k = 1;
+             c->grp[i].kind == AIM_PROG_SLICE && k < c->g->node[i]->n_output && st == AIM_OK; k++)
+            st = push_act(c, c->nout[i][k]); /* every part of a Split */
+    }
     return st;
 }

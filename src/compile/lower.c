@@ -1,9 +1,10 @@
 /*
  * lower.c: from the fused region to an aim_program (src/cpu/program.h): one uint8 tensor per
  * quantized activation with its scale and zero point, QUANTIZE ops at the region inputs, one
- * op per group in graph order, DEQUANTIZE ops at the region outputs (except where a Conv writes
- * a region output as float32 directly, see aim_compile_float_output); Conv weights int8 per
- * output channel and biases int32 in units of input_scale * weight_scale[c].
+ * op per group in graph order (a SLICE per output for a Split), DEQUANTIZE ops at the region
+ * outputs (except where a Conv writes a region output as float32 directly, see
+ * aim_compile_float_output); Conv weights int8 per output channel and biases int32 in units of
+ * input_scale * weight_scale[c].
  */
 #include "compile/internal.h"
 
@@ -240,6 +241,24 @@ static aim_status lower_tensors(lower_ctx *L, int *fin, int *fout) {
     return AIM_OK;
 }
 
+/* A Split: one SLICE op per output, each starting where the previous part ended. */
+static aim_status slice_ops(lower_ctx *L, int node) {
+    const aim_compile_ctx *c = L->c;
+    int64_t axis = aim_quant_attr_get_int(c->g->node[node], "axis", 0), start = 0;
+    if (axis < 0) axis += 4;
+    aim_status st = AIM_OK;
+    for (size_t k = 0; k < c->g->node[node]->n_output && st == AIM_OK; k++) {
+        int t = c->nout[node][k];
+        aim_prog_op op = {.kind = AIM_PROG_SLICE, .n_in = 1, .residual = -1, .axis = axis};
+        op.in[0] = qtensor(L, c->nin[node][0]);
+        op.out = qtensor(L, t);
+        op.pads[0] = start;
+        start += c->t[t].dims[axis];
+        st = add_op(L, &op);
+    }
+    return st;
+}
+
 static aim_status lower_ops(lower_ctx *L, const int *fin, const int *fout) {
     aim_compile_ctx *c = L->c;
     aim_status st = AIM_OK;
@@ -251,6 +270,10 @@ static aim_status lower_ops(lower_ctx *L, const int *fin, const int *fout) {
     }
     for (size_t i = 0; i < c->n_nodes && st == AIM_OK; i++) {
         if (!c->in_region[i] || !c->grp[i].emits) continue;
+        if (c->grp[i].kind == AIM_PROG_SLICE) {
+            st = slice_ops(L, (int)i);
+            continue;
+        }
         aim_prog_op op = {0};
         st = group_op(L, &c->grp[i], &op);
         int direct = float_out_tensor(c, c->grp[i].out, fout);

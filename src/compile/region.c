@@ -103,6 +103,15 @@ static const char *why_resize(const aim_compile_ctx *c, size_t i) {
     return NULL;
 }
 
+static const char *why_split(const aim_compile_ctx *c, size_t i) {
+    int64_t axis = aim_quant_attr_get_int(c->g->node[i], "axis", 0);
+    if (axis < 0) axis += 4;
+    if (axis < 1 || axis > 3) return "Split along the batch axis";
+    for (size_t k = 0; k < c->g->node[i]->n_output; k++)
+        if (c->nout[i][k] < 0) return "Split with an unnamed output";
+    return NULL;
+}
+
 /* The op-specific reason a node cannot be quantized, or NULL. */
 static const char *why_op(const aim_compile_ctx *c, size_t i) {
     const Onnx__NodeProto *n = c->g->node[i];
@@ -115,6 +124,7 @@ static const char *why_op(const aim_compile_ctx *c, size_t i) {
     if (op_is(n, "GlobalAveragePool") || op_is(n, "Concat")) return NULL;
     if (op_is(n, "Add") || op_is(n, "Mul")) return why_binary(c, i);
     if (op_is(n, "Resize")) return why_resize(c, i);
+    if (op_is(n, "Split")) return why_split(c, i);
     if (op_is(n, "Gemm") || op_is(n, "MatMul")) return "Gemm/MatMul works on 2-D tensors";
     if (op_is(n, "BatchNormalization")) return "BatchNormalization not after a Conv";
     return "not a quantizable operator (pre- or post-processing)";
@@ -122,7 +132,8 @@ static const char *why_op(const aim_compile_ctx *c, size_t i) {
 
 /* The activation inputs a node reads (for Conv only input 0, for Resize only input 0). */
 static size_t act_inputs(const Onnx__NodeProto *n) {
-    if (op_is(n, "Conv") || op_is(n, "Resize") || op_is(n, "Clip")) return n->n_input ? 1 : 0;
+    if (op_is(n, "Conv") || op_is(n, "Resize") || op_is(n, "Clip") || op_is(n, "Split"))
+        return n->n_input ? 1 : 0;
     return n->n_input;
 }
 

@@ -17,8 +17,8 @@
 #include <string.h>
 
 static const char *const kind_names[AIM_PROG_OP_COUNT] = {
-    "quantize", "dequantize", "conv",   "maxpool", "avgpool",
-    "add",      "mul",        "concat", "resize",  "activation"};
+    "quantize", "dequantize", "conv",   "maxpool",    "avgpool", "add",
+    "mul",      "concat",     "resize", "activation", "slice"};
 
 /* ---- Building and freeing ------------------------------------------------------------------ */
 
@@ -344,6 +344,23 @@ static aim_status check_concat(const vctx *v) {
     return AIM_OK;
 }
 
+/* SLICE: the output is the part of the input along `axis` (not the batch) that starts at index
+ * pads[0]; every other dimension is the input's. */
+static aim_status check_slice(const vctx *v) {
+    aim_status st = check_quantized(v, false);
+    if (st != AIM_OK) return st;
+    const aim_prog_tensor *x = tin(v, 0), *y = tout(v);
+    int64_t axis = v->op->axis, start = v->op->pads[0];
+    if (x->rank != y->rank || axis < 1 || axis >= y->rank)
+        return OP_FAIL(v, "axis %lld outside 1..%d", (long long)axis, y->rank - 1);
+    for (int d = 0; d < y->rank; d++)
+        if (d != axis && x->dims[d] != y->dims[d]) return OP_FAIL(v, "differs outside the axis");
+    if (start < 0 || start > x->dims[axis] - y->dims[axis])
+        return OP_FAIL(v, "part from %lld, %lld long, outside the input's %lld", (long long)start,
+                       (long long)y->dims[axis], (long long)x->dims[axis]);
+    return AIM_OK;
+}
+
 static aim_status check_resize(const vctx *v) {
     aim_status st = check_quantized(v, true);
     if (st != AIM_OK) return st;
@@ -385,6 +402,7 @@ static aim_status check_kind(const vctx *v) {
     case AIM_PROG_ACTIVATION: return check_elementwise(v);
     case AIM_PROG_CONCAT: return check_concat(v);
     case AIM_PROG_RESIZE: return check_resize(v);
+    case AIM_PROG_SLICE: return check_slice(v);
     default: return OP_FAIL(v, "unknown op kind %d", (int)v->op->kind);
     }
 }

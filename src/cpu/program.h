@@ -63,6 +63,7 @@ typedef enum {
     AIM_PROG_CONCAT,     /* along axis; inputs may have different scales */
     AIM_PROG_RESIZE,     /* nearest, integer scale factors */
     AIM_PROG_ACTIVATION, /* a stand-alone activation (act below) */
+    AIM_PROG_SLICE,      /* one part along axis (a Split output), requantized */
     AIM_PROG_OP_COUNT
 } aim_prog_op_kind;
 
@@ -84,7 +85,8 @@ typedef struct {
     int out;
     /* CONV: weights [O, I/group, KH, KW] int8 (owned), w_scale[O] (owned), bias[O] int32 or
      * NULL (owned). POOL: kernel/strides/pads used. CONCAT: axis. RESIZE: scale factors in
-     * strides[] (integers). */
+     * strides[] (integers). SLICE: axis, and in pads[0] the index along it where the part
+     * starts (its length is the output's). */
     int64_t kernel[2], strides[2], pads[4], dilations[2], group;
     int64_t axis;
     int8_t *weights;

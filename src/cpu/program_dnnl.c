@@ -15,6 +15,7 @@
  *   concat      a reorder per input into its part of the output, with scale and zero points
  *               when the input's parameters differ;
  *   resize      resampling nearest;
+ *   slice       a reorder reading a sub-memory of the input, with scale and zero points;
  *   (de)quant   reorders with scales and zero points.
  * Weights are re-laid-out once into the layout the chosen implementation wants (format any);
  * activations are NHWC (oneDNN's fast int8 layout) for 4-D quantized tensors, plain otherwise.
@@ -22,8 +23,9 @@
  * nonzero zero point) or does not implement run the reference code for that op alone, on
  * plain copies. A run owns its buffers and scratchpad, so concurrent runs share nothing
  * mutable. Primitives are made for the run's thread count, small ones (cpu.h:
- * aim_cpu_threads_for) for one thread, and run on as many. AIM_PROGRAM_VERBOSE=1 in the environment prints the oneDNN implementation chosen for
- * each primitive (Debian's oneDNN is built without DNNL_VERBOSE).
+ * aim_cpu_threads_for) for one thread, and run on as many. AIM_PROGRAM_VERBOSE=1 in the environment
+ * prints the oneDNN implementation chosen for each primitive (Debian's oneDNN is built without
+ * DNNL_VERBOSE).
  */
 #include "cpu/cpu.h"
 #include "cpu/program.h"
@@ -536,6 +538,21 @@ static bool build_concat(aim_program_exec *e, step *s) {
     return true;
 }
 
+/* SLICE: a reorder (requantizing when the parameters differ) that reads the part of the input
+ * through a sub-memory of its layout. */
+static bool build_slice(aim_program_exec *e, step *s) {
+    const aim_prog_op *op = s->op;
+    const aim_prog_tensor *y = T(e, op->out);
+    dnnl_dims_t dims, offsets = {0, 0, 0, 0};
+    for (int d = 0; d < y->rank; d++)
+        dims[d] = y->dims[d];
+    offsets[op->axis] = op->pads[0];
+    dnnl_memory_desc_t part;
+    return dnnl_memory_desc_init_submemory(&part, &e->md[op->in[0]], dims, offsets) ==
+               dnnl_success &&
+           add_reorder(e, s, op->in[0], &part, op->out, &e->md[op->out]);
+}
+
 static bool build_resize(aim_program_exec *e, step *s) {
     const aim_prog_op *op = s->op;
     float f[2] = {(float)op->strides[0], (float)op->strides[1]};
@@ -578,6 +595,7 @@ static bool build_step(aim_program_exec *e, step *s) {
     case AIM_PROG_ACTIVATION: return build_binary(e, s);
     case AIM_PROG_CONCAT: return build_concat(e, s);
     case AIM_PROG_RESIZE: return build_resize(e, s);
+    case AIM_PROG_SLICE: return build_slice(e, s);
     default: return false;
     }
 }

@@ -226,6 +226,25 @@ static void run_concat(const aim_program *p, const aim_prog_op *op, void *const 
     }
 }
 
+/* SLICE: out[o][k] = in[o][start * inner + k] around the axis, requantized. */
+static void run_slice(const aim_program *p, const aim_prog_op *op, void *const *bufs) {
+    const aim_prog_tensor *x = &p->tensors[op->in[0]], *y = &p->tensors[op->out];
+    int64_t outer = 1, inner = 1, axis = op->axis;
+    for (int64_t d = 0; d < axis; d++)
+        outer *= y->dims[d];
+    for (int64_t d = axis + 1; d < y->rank; d++)
+        inner *= y->dims[d];
+    int64_t len = y->dims[axis] * inner, from = op->pads[0] * inner;
+    float r = x->scale / y->scale;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t k = 0; k < len; k++) {
+            int32_t v =
+                qget(bufs[op->in[0]], x->dtype, (size_t)(o * x->dims[axis] * inner + from + k));
+            qput(bufs[op->out], y->dtype, (size_t)(o * len + k), (float)(v - x->zero_point) * r,
+                 y->zero_point);
+        }
+}
+
 /* Nearest resize by integer factors: out[h][w] = in[h / f][w / f] (ONNX nearest with
  * half_pixel or asymmetric coordinates gives the same for integer factors). */
 static void run_resize(const aim_program *p, const aim_prog_op *op, void *const *bufs) {
@@ -253,6 +272,7 @@ aim_status aim_program_ref_op(const aim_program *p, const aim_prog_op *op, void 
     case AIM_PROG_ACTIVATION: run_elementwise(p, op, bufs); break;
     case AIM_PROG_CONCAT: run_concat(p, op, bufs); break;
     case AIM_PROG_RESIZE: run_resize(p, op, bufs); break;
+    case AIM_PROG_SLICE: run_slice(p, op, bufs); break;
     default: return aim_error(AIM_ERR_INTERNAL, "program: op kind %d", (int)op->kind);
     }
     return AIM_OK;

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# compile_convex.sh: the automatic region of `aim compile` on a YOLO-style route (a Split, which
-# a program cannot hold, between quantizable nodes that are otherwise connected: conv0 -> relu0
-# -> Split -> conv1 -> Concat(relu0, conv1) -> conv2). The largest connected group of
-# quantizable nodes is not convex there (relu0 -> Split -> conv1 leaves it and comes back), so
-# compile must take the nodes after the Split out of the region instead of failing: it exits 0,
-# the region is exactly conv0 and relu0, the text says why the Concat is not in it, the model
-# holds one AimProgram node, and the compiled model agrees with fp32 on a photo. The same with
-# --gptq: both roundings are tried and the choice is logged, and the result agrees as well.
+# compile_convex.sh: the automatic region of `aim compile` on a YOLO-style route, conv0 -> relu0
+# -> X -> conv1 -> Concat(relu0, conv1) -> conv2:
+#   - X a Mul by a constant (not quantizable): the largest connected group of quantizable nodes
+#     is not convex (relu0 -> Mul -> conv1 leaves it and comes back), so compile must take the
+#     nodes after the Mul out of the region instead of failing: it exits 0, the region is exactly
+#     conv0 and relu0, the text says why the Concat is not in it, the model holds one AimProgram
+#     node and agrees with fp32 on a photo; the same with --gptq (both roundings tried, the
+#     choice logged);
+#   - X a Split into halves (a SLICE op per part in the program): the whole graph is the region
+#     and agrees with fp32.
 set -u
 
 AIM=${AIM:?AIM must name the aim binary}
@@ -27,6 +29,7 @@ failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 "$PYTHON" "$HERE/make_compile_model.py" route "$TMP/route.onnx" || { echo "FAIL: model"; exit 1; }
+"$PYTHON" "$HERE/make_compile_model.py" split "$TMP/split.onnx" || { echo "FAIL: model"; exit 1; }
 mkdir "$TMP/calib"
 for f in astronaut.png coffee.png chelsea.png camera.png coins.png; do
     cp "$PHOTOS/$f" "$TMP/calib/"
@@ -36,8 +39,8 @@ done
     >"$TMP/log" 2>&1 || fail "compile exited $?: $(grep -v '\[#' "$TMP/log" | tail -3)"
 grep -q '^region: 2 of 6 nodes (1 Conv)' "$TMP/log" ||
     fail "region is not conv0 + relu0: $(grep '^region' "$TMP/log")"
-grep -q "stops before 'split' (Split): not a quantizable operator" "$TMP/log" ||
-    fail "no reason given for the Split"
+grep -q "stops before 'scale' (Mul): operands are not two 4-D activations" "$TMP/log" ||
+    fail "no reason given for the Mul"
 grep -q "stops before 'concat' (Concat): reads a region output through a node outside" \
     "$TMP/log" || fail "no reason given for the Concat: $(grep 'stops before' "$TMP/log")"
 
@@ -47,7 +50,7 @@ import sys, onnx
 m = onnx.load(sys.argv[1])
 ops = [n.op_type for n in m.graph.node]
 assert ops.count("AimProgram") == 1, ops
-assert "Split" in ops and "Concat" in ops and ops.count("Conv") == 2, ops
+assert "Mul" in ops and "Concat" in ops and ops.count("Conv") == 2, ops
 PY
 
 # rocket.jpg (not a calibration image) prepared as aim does: 32x32 bilinear, (x - 127.5) / 64
@@ -64,16 +67,24 @@ PY
 grep -Eq 'weights rounded (by GPTQ|to nearest): mean cosine of the region outputs 0\.9' \
     "$TMP/glog" || fail "compile --gptq logged no rounding choice: $(grep -i weight "$TMP/glog")"
 grep -q 'weights rounded' "$TMP/log" && fail "compile without --gptq tried GPTQ"
+"$AIM" compile "$TMP/split.onnx" --calib "$TMP/calib" -o "$TMP/split" --min-snr 0 \
+    >"$TMP/slog" 2>&1 || fail "compile (Split) exited $?: $(grep -v '\[#' "$TMP/slog" | tail -3)"
+grep -q '^region: 6 of 6 nodes (3 Conv)' "$TMP/slog" ||
+    fail "the Split route is not one region: $(grep '^region' "$TMP/slog")"
 
-for kind in fp32 int8 gptq; do
+for kind in fp32 int8 gptq split-fp32 split; do
     model=$TMP/route.onnx
     [ $kind = int8 ] && model=$INT8
     [ $kind = gptq ] && model=$TMP/gptq/route.cpu-int8.onnx
+    [ $kind = split-fp32 ] && model=$TMP/split.onnx
+    [ $kind = split ] && model=$TMP/split/split.cpu-int8.onnx
     "$AIM" run "$model" --input "image-=$TMP/in.pb" --output-dir "$TMP/$kind" >/dev/null \
         2>"$TMP/err" || fail "aim run $kind: $(cat "$TMP/err")"
 done
-for kind in int8 gptq; do
-"$PYTHON" - "$TMP/fp32" "$TMP/$kind" "$kind" <<'PY' || fail "$kind output disagrees with fp32"
+for kind in int8 gptq split; do
+ref=$TMP/fp32
+[ $kind = split ] && ref=$TMP/split-fp32
+"$PYTHON" - "$ref" "$TMP/$kind" "$kind" <<'PY' || fail "$kind output disagrees with fp32"
 import glob, sys, numpy as np
 from onnx import TensorProto, numpy_helper
 def load(d):

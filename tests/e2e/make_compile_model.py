@@ -9,10 +9,12 @@ make_compile_model.py pair OUT.onnx     conv (3->8, 3x3, no activation) -> conv 
                                         convs is scaled up 100x and read 100x weaker, so the
                                         function is ordinary but that channel's range dwarfs the
                                         others (what equalization is for)
-make_compile_model.py route OUT.onnx    a YOLO-style route on `image-` [1,3,32,32]: conv0 -> relu0
-                                        -> Split into halves (not quantizable); conv1 on one half;
-                                        Concat(relu0, conv1) -> conv2 -> `y`: the quantizable
-                                        nodes are connected, but a path leaves them and comes back
+make_compile_model.py split OUT.onnx    a YOLO-style route on `image-` [1,3,32,32]: conv0 -> relu0
+                                        -> Split into halves; conv1 on one half;
+                                        Concat(relu0, conv1) -> conv2 -> `y`
+make_compile_model.py route OUT.onnx    the same with the Split replaced by a Mul with a constant
+                                        (not quantizable): the quantizable nodes are connected,
+                                        but a path leaves them and comes back
 make_compile_model.py noquant OUT.onnx  only Reshape + Softmax: nothing to quantize
 make_compile_model.py input IN.pb       a random `image-` tensor (normalised range) as TensorProto
 make_compile_model.py image IN.pb PHOTO OUT.onnx OUT2.onnx
@@ -58,18 +60,24 @@ def conv_model(path):
     save(graph, path)
 
 
-def route_model(path):
+def route_model(path, through="mul"):
+    """conv0 -> relu0 -> (Split halves | Mul by a constant) -> conv1 -> Concat(relu0, conv1)
+    -> conv2 -> y."""
     rng = np.random.default_rng(11)
+    half = through == "split"
     w0 = rng.normal(0, 0.3, (8, 3, 3, 3)).astype(np.float32)
-    w1 = rng.normal(0, 0.3, (4, 4, 3, 3)).astype(np.float32)
+    w1 = rng.normal(0, 0.3, (4, 4 if half else 8, 3, 3)).astype(np.float32)
     w2 = rng.normal(0, 0.2, (6, 12, 1, 1)).astype(np.float32)
     inits = [numpy_helper.from_array(w0, "w0"), numpy_helper.from_array(w1, "w1"),
              numpy_helper.from_array(w2, "w2"),
-             numpy_helper.from_array(np.array([4, 4], np.int64), "halves")]
+             numpy_helper.from_array(np.array([4, 4], np.int64), "halves"),
+             numpy_helper.from_array(np.full((1, 8, 1, 1), 0.5, np.float32), "k")]
+    mid = (helper.make_node("Split", ["r0", "halves"], ["s0", "s1"], name="split", axis=1)
+           if half else helper.make_node("Mul", ["r0", "k"], ["s1"], name="scale"))
     nodes = [
         helper.make_node("Conv", ["image-", "w0"], ["c0"], name="conv0", pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c0"], ["r0"], name="relu0"),
-        helper.make_node("Split", ["r0", "halves"], ["s0", "s1"], name="split", axis=1),
+        mid,
         helper.make_node("Conv", ["s1", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
         helper.make_node("Concat", ["r0", "c1"], ["cat"], name="concat", axis=1),
         helper.make_node("Conv", ["cat", "w2"], ["y"], name="conv2"),
@@ -146,4 +154,5 @@ def image_pb(path, photo, *models):
 
 if __name__ == "__main__":
     {"conv": conv_model, "pair": pair_model, "noquant": noquant_model, "input": input_pb,
-     "image": image_pb, "route": route_model}[sys.argv[1]](*sys.argv[2:])
+     "image": image_pb, "route": route_model,
+     "split": lambda path: route_model(path, "split")}[sys.argv[1]](*sys.argv[2:])

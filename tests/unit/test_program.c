@@ -606,6 +606,62 @@ static void test_exec_vs_reference(void **state) {
     aim_program_free(p);
 }
 
+/* SLICE: parts of a tensor along channels (a Split) and along H, one with the input's
+ * parameters (a copy), one requantized: the reference against the parts computed here, the
+ * oneDNN executor against the reference; a part outside the input is refused. */
+static void test_slice(void **state) {
+    (void)state;
+    aim_program *p = aim_program_new("cpu-int8");
+    int x = tensor4(p, AIM_DTYPE_FLOAT, 12, 5, 7, 0, 0);
+    int q = tensor4(p, AIM_DTYPE_UINT8, 12, 5, 7, 1 / 20.0f, 120);
+    int c = tensor4(p, AIM_DTYPE_UINT8, 8, 5, 7, 1 / 20.0f, 120); /* channels 4..11, copied */
+    int h = tensor4(p, AIM_DTYPE_UINT8, 12, 2, 7, 1 / 9.0f, 60);  /* rows 3..4, requantized */
+    aim_prog_op qop = op_new(AIM_PROG_QUANTIZE, x, q);
+    add_op(p, &qop);
+    aim_prog_op a = op_new(AIM_PROG_SLICE, q, c), b = op_new(AIM_PROG_SLICE, q, h);
+    a.axis = 1, a.pads[0] = 4;
+    b.axis = 2, b.pads[0] = 3;
+    add_op(p, &a);
+    add_op(p, &b);
+    int outs[2] = {c, h};
+    int fc = tensor4(p, AIM_DTYPE_FLOAT, 8, 5, 7, 0, 0),
+        fh = tensor4(p, AIM_DTYPE_FLOAT, 12, 2, 7, 0, 0);
+    aim_prog_op dc = op_new(AIM_PROG_DEQUANTIZE, outs[0], fc),
+                dh = op_new(AIM_PROG_DEQUANTIZE, outs[1], fh);
+    add_op(p, &dc);
+    add_op(p, &dh);
+    int fo[2] = {fc, fh};
+    assert_int_equal(aim_program_set_io(p, &x, 1, fo, 2), AIM_OK);
+    if (aim_program_validate(p) != AIM_OK) fail_msg("invalid: %s", aim_last_error());
+    float *in = random_input(p, 5.0f);
+    outputs r = run_ref(p, in);
+    for (int ch = 0; ch < 8; ch++)
+        for (int i = 0; i < 35; i++) {
+            double v = fmin(fmax(rint(in[(4 + ch) * 35 + i] * 20.0) + 120, 0), 255);
+            assert_true(fabs(r.out[0][ch * 35 + i] - (v - 120) / 20.0) < 1e-6);
+        }
+    for (int ch = 0; ch < 12; ch++)
+        for (int row = 0; row < 2; row++)
+            for (int col = 0; col < 7; col++) {
+                double v = fmin(fmax(rint(in[(ch * 5 + 3 + row) * 7 + col] * 20.0) + 120, 0), 255);
+                double u = fmin(fmax(rint((v - 120) / 20.0 * 9.0) + 60, 0), 255);
+                assert_true(fabs(r.out[1][(ch * 2 + row) * 7 + col] - (u - 60) / 9.0) < 1e-5);
+            }
+    size_t fallbacks = 1;
+    outputs e = run_exec(p, in, &fallbacks);
+    assert_int_equal(fallbacks, 0);
+    compare_runs(p, r, e, "slice: oneDNN vs reference");
+    free_outputs(r);
+    free_outputs(e);
+    free(in);
+    p->ops[1].pads[0] = 5; /* channels 5..12 of 12 */
+    assert_int_equal(aim_program_validate(p), AIM_ERR_INVALID_ARG);
+    p->ops[1].pads[0] = 4;
+    p->ops[1].axis = 0;
+    assert_int_equal(aim_program_validate(p), AIM_ERR_INVALID_ARG);
+    aim_program_free(p);
+}
+
 /* Conv shapes around oneDNN's blocking: odd channel counts, wide layers, 1x1, asymmetric pads,
  * s8 and u8 sources, depthwise, each against the reference. */
 static void test_exec_conv_shapes(void **state) {
@@ -1088,6 +1144,7 @@ int main(void) {
         cmocka_unit_test(test_conv_float_output),
         cmocka_unit_test(test_float_output_conv_only),
         cmocka_unit_test(test_conv_float_output_onednn),
+        cmocka_unit_test(test_slice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
