@@ -9,8 +9,17 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
-#define AIM_CPU_MAX_SRC  64 /* activation sources of one kernel (Concat inputs) */
-#define AIM_CPU_MAX_POST 6  /* post-ops fused into one kernel */
+#define AIM_CPU_MAX_SRC 64 /* activation sources of one kernel (Concat inputs) */
+
+/* aim's own kernels' hot loops, compiled for AVX2 and for baseline x86-64, the one to run
+ * chosen by the dynamic loader for the CPU at hand (GCC and clang target_clones): a portable
+ * binary whose loops still use 256-bit vectors where the CPU has them. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CPU_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CPU_CLONES
+#endif
+#define AIM_CPU_MAX_POST 6 /* post-ops fused into one kernel */
 
 typedef struct {
     bool sum;                   /* residual Add: a binary-add post-op reading a second source */

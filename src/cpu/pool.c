@@ -112,8 +112,9 @@ typedef struct {
     float *y;
 } max_job;
 
-/* Rows [begin, end) of n * blocks * out.h. */
-static void max_rows(void *ctx, size_t begin, size_t end) {
+/* Rows [begin, end) of n * blocks * out.h. Compiled twice, for AVX2 and for the baseline
+ * x86-64 (SSE2), the one to run picked when the program loads (CPU_CLONES, internal.h). */
+CPU_CLONES static void max_rows(void *ctx, size_t begin, size_t end) {
     const max_job *j = ctx;
     const max_pool *p = j->p;
     for (size_t r = begin; r < end; r++) {

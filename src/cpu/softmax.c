@@ -158,7 +158,7 @@ typedef struct {
 } softmax_job;
 
 /* Items [begin, end): lanes when inner == 1 (short ones all at once), else tiles of lanes. */
-static void softmax_items(void *ctx, size_t begin, size_t end) {
+CPU_CLONES static void softmax_items(void *ctx, size_t begin, size_t end) {
     const softmax_job *j = ctx;
     const aim_cpu_kernel *k = j->k;
     size_t n = k->lane, inner = k->inner;
