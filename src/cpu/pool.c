@@ -80,22 +80,32 @@ static bool side_of(const dnnl_memory_desc_t *md, int64_t *block, pool_side *out
     return true;
 }
 
+/* The window taps k in [0, kernel) whose position base + k * step lies in [0, n): [*lo, *hi). */
+static inline void taps_inside(int64_t base, int64_t step, int64_t kernel, int64_t n, int64_t *lo,
+                               int64_t *hi) {
+    *lo = base >= 0 ? 0 : (-base + step - 1) / step;
+    *hi = base >= n ? 0 : (n - base + step - 1) / step;
+    if (*hi > kernel) *hi = kernel;
+    if (*lo > *hi) *lo = *hi;
+}
+
 /* One output row (n, channel block, oh): the maximum over each window, one channel block at a
  * time; `block` is a constant (8, 16 or 1) at each call, so the innermost loops become vector
- * code. */
+ * code, and the taps inside the input are found once per row and column, not tested per tap. */
 static inline void max_row(const max_pool *p, const float *in, float *out, int64_t oh,
                            int64_t block) {
+    int64_t kh0, kh1, ih0 = oh * p->stride[0] - p->pad[0];
+    taps_inside(ih0, p->step[0], p->kernel[0], p->in.h, &kh0, &kh1);
     float acc[16];
     for (int64_t ow = 0; ow < p->out.w; ow++) {
+        int64_t kw0, kw1, iw0 = ow * p->stride[1] - p->pad[1];
+        taps_inside(iw0, p->step[1], p->kernel[1], p->in.w, &kw0, &kw1);
         for (int64_t b = 0; b < block; b++)
             acc[b] = -FLT_MAX;
-        for (int64_t kh = 0; kh < p->kernel[0]; kh++) {
-            int64_t ih = oh * p->stride[0] - p->pad[0] + kh * p->step[0];
-            if (ih < 0 || ih >= p->in.h) continue;
-            for (int64_t kw = 0; kw < p->kernel[1]; kw++) {
-                int64_t iw = ow * p->stride[1] - p->pad[1] + kw * p->step[1];
-                if (iw < 0 || iw >= p->in.w) continue;
-                const float *x = in + ih * p->in.s[2] + iw * p->in.s[3];
+        for (int64_t kh = kh0; kh < kh1; kh++) {
+            const float *row = in + (ih0 + kh * p->step[0]) * p->in.s[2];
+            for (int64_t kw = kw0; kw < kw1; kw++) {
+                const float *x = row + (iw0 + kw * p->step[1]) * p->in.s[3];
                 for (int64_t b = 0; b < block; b++)
                     acc[b] = x[b] > acc[b] ? x[b] : acc[b];
             }
