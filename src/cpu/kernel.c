@@ -191,7 +191,7 @@ void aim_cpu_parallel_for(int threads, size_t n, void (*fn)(void *ctx, size_t be
         fn(ctx, 0, n);
         return;
     }
-    int teams = threads < (int)(n < 1024 ? n : 1024) ? threads : (int)n;
+    int teams = n < (size_t)threads ? (int)n : threads;
 #pragma omp parallel num_threads(teams)
     {
         size_t t = (size_t)omp_get_thread_num(), k = (size_t)omp_get_num_threads();

@@ -423,10 +423,14 @@ static bool channel_ranges_contiguous(const dnnl_memory_desc_t *md) {
     return true;
 }
 
-/* True when value v was written by a kernel step (so that step can write into another buffer). */
-static bool kernel_made(const planner *pl, int v) {
-    for (size_t i = 0; i < pl->p->n_steps; i++)
-        if (pl->p->steps[i].kernel && pl->p->steps[i].out[0] == v) return true;
+/* True when a step already emitted writes value v; with kernel_only, a kernel step (which can
+ * then write into another buffer). */
+static bool step_made(const planner *pl, int v, bool kernel_only) {
+    for (size_t i = 0; i < pl->p->n_steps; i++) {
+        const aim_cpu_step *st = &pl->p->steps[i];
+        for (int k = 0; k < st->n_out && (st->kernel || !kernel_only); k++)
+            if (st->out[k] == v) return true;
+    }
     return false;
 }
 
@@ -437,7 +441,7 @@ static bool can_alias(const planner *pl, int v) {
     if (!static_float(pl, v)) return false;
     for (size_t u = 0; u < pl->p->n_values; u++)
         if (pl->p->alias_of[u] == v) return false; /* already holds aliases itself */
-    return pl->p->alias_of[v] < 0 && kernel_made(pl, v);
+    return pl->p->alias_of[v] < 0 && step_made(pl, v, true);
 }
 
 /* A Concat along channels of batch-1 tensors written by kernel steps: no step at all, each input
@@ -506,12 +510,8 @@ static bool view_in_place(planner *pl, int pos) {
     if (v->constant || v->graph_input || v->graph_output) return false;
     int src; /* x, or its plain copy (which the reference kernel would read as well) */
     if (plain_copy(pl, x, &src) != AIM_OK) return false;
-    bool written = false; /* by a step: then the arena holds it */
-    for (size_t i = 0; i < pl->p->n_steps && !written; i++)
-        for (int k = 0; k < pl->p->steps[i].n_out; k++)
-            written = written || pl->p->steps[i].out[k] == src;
-    int root = pl->p->alias_of[src];
-    if (!written && root < 0) return false;
+    int root = pl->p->alias_of[src]; /* else written by a step: then the arena holds it */
+    if (root < 0 && !step_made(pl, src, false)) return false;
     pl->p->alias_of[out] = root >= 0 ? root : src;
     pl->p->alias_offset[out] = root >= 0 ? pl->p->alias_offset[src] : 0;
     pl->ready[out] = true;
