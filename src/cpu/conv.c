@@ -9,15 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    int sp; /* spatial rank */
-    int64_t group;
-    dnnl_dims_t strides, dilates, pad_l, pad_r, kernel;
-} conv_geom;
-
 /* Spatial parameters from the attributes and the inferred shapes; false when unsupported. */
-static bool conv_geometry(const aim_cpu_node *n, const aim_tensor *x, const aim_tensor *w,
-                          const aim_tensor *y, bool transposed, conv_geom *c) {
+static bool aim_cpu_conv_geometry(const aim_cpu_node *n, const aim_tensor *x, const aim_tensor *w,
+                                  const aim_tensor *y, bool transposed, aim_cpu_conv_geom *c) {
     c->sp = x->rank - 2;
     if (c->sp < 1 || c->sp > 3 || w->rank != x->rank || y->rank != x->rank) return false;
     int64_t s[3], d[3], pads[6], k[3], op[3];
@@ -97,7 +91,7 @@ static bool conv_constants(const aim_cpu_build *b, int64_t oc, float **wf, float
 }
 
 /* oneDNN's plain weights layout: ONNX's order, with groups split out for grouped convs. */
-static void user_weights_md(const aim_tensor *w, const conv_geom *c, bool transposed,
+static void user_weights_md(const aim_tensor *w, const aim_cpu_conv_geom *c, bool transposed,
                             dnnl_memory_desc_t *md) {
     dnnl_dims_t d;
     int nd = 0;
@@ -130,7 +124,7 @@ static void any_md(dnnl_memory_desc_t *md, const aim_tensor *t) {
     dnnl_memory_desc_init_by_tag(md, t->rank, d, dnnl_f32, dnnl_format_tag_any);
 }
 
-static dnnl_status_t conv_desc(const aim_cpu_build *b, const conv_geom *c, bool transposed,
+static dnnl_status_t conv_desc(const aim_cpu_build *b, const aim_cpu_conv_geom *c, bool transposed,
                                const dnnl_memory_desc_t *wmd, void *desc) {
     const aim_tensor *x = aim_cpu_in(b, b->node, 0), *y = aim_cpu_out(b);
     dnnl_memory_desc_t src, dst, bias, wany;
@@ -154,7 +148,7 @@ static dnnl_status_t conv_desc(const aim_cpu_build *b, const conv_geom *c, bool 
 /* The layout the convolution picks for its destination without post-ops: residuals added by
  * a post-op are read in that layout (reordered to it once if needed), since a binary post-op
  * with another layout falls back to much slower implementations. */
-static void residual_layout(aim_cpu_build *b, const conv_geom *c, bool transposed,
+static void residual_layout(aim_cpu_build *b, const aim_cpu_conv_geom *c, bool transposed,
                             const dnnl_memory_desc_t *wmd) {
     bool any = false;
     for (int i = 0; i < b->n_post; i++)
@@ -178,8 +172,8 @@ static void residual_layout(aim_cpu_build *b, const conv_geom *c, bool transpose
     if (attr) dnnl_primitive_attr_destroy(attr);
 }
 
-static aim_cpu_kernel *conv_build(const aim_cpu_build *given, const conv_geom *c, bool transposed,
-                                  const float *wf, const float *bias) {
+static aim_cpu_kernel *conv_build(const aim_cpu_build *given, const aim_cpu_conv_geom *c,
+                                  bool transposed, const float *wf, const float *bias) {
     aim_cpu_build local = *given, *b = &local;
     const aim_tensor *w = aim_cpu_in(b, b->node, 1);
     dnnl_memory_desc_t wmd, bmd;
@@ -230,8 +224,8 @@ static aim_cpu_kernel *conv_common(const aim_cpu_build *b, bool transposed) {
     if (!x || !w || x->dtype != AIM_DTYPE_FLOAT || w->dtype != AIM_DTYPE_FLOAT ||
         !aim_cpu_is_const(b->g, n, 1) || n->n_out != 1)
         return NULL;
-    conv_geom c;
-    if (!conv_geometry(n, x, w, y, transposed, &c)) return NULL;
+    aim_cpu_conv_geom c;
+    if (!aim_cpu_conv_geometry(n, x, w, y, transposed, &c)) return NULL;
     int64_t oc = y->dims[1];
     if (transposed ? w->dims[0] != x->dims[1] || w->dims[1] * c.group != oc
                    : w->dims[0] != oc || w->dims[1] * c.group != x->dims[1] || oc % c.group)
@@ -239,7 +233,10 @@ static aim_cpu_kernel *conv_common(const aim_cpu_build *b, bool transposed) {
     if (transposed && b->bn) return NULL;
     float *wf = NULL, *bias = NULL;
     aim_cpu_kernel *k = NULL;
-    if (conv_constants(b, oc, &wf, &bias)) k = conv_build(b, &c, transposed, wf, bias);
+    if (conv_constants(b, oc, &wf, &bias)) {
+        k = transposed ? NULL : aim_cpu_winograd_create(b, &c, wf, bias);
+        if (!k) k = conv_build(b, &c, transposed, wf, bias);
+    }
     free(wf);
     free(bias);
     return k;

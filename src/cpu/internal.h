@@ -8,6 +8,8 @@
 #include "cpu/cpu.h"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <stdint.h>
+#include <string.h>
 
 #define AIM_CPU_MAX_SRC 64 /* activation sources of one kernel (Concat inputs) */
 
@@ -59,7 +61,8 @@ struct aim_cpu_kernel {
     bool view;   /* src_md are views (sub-memories) of the sources' whole layouts: no reorder */
     /* A kernel of aim's own instead of a primitive (concatenation by block copies, softmax),
      * run on up to `threads` threads. */
-    void (*custom)(const aim_cpu_kernel *k, void *const *src, void *dst, int threads);
+    void (*custom)(const aim_cpu_kernel *k, void *const *src, void *dst, void *scratch,
+                   int threads);   /* scratch: scratch_bytes, the run's own */
     size_t outer;                  /* custom concat: rows; softmax: blocks before the axis */
     size_t chunk[AIM_CPU_MAX_SRC]; /* custom concat: bytes per row from each source */
     size_t lane, inner;            /* softmax: length of the axis, elements after it */
@@ -111,6 +114,50 @@ aim_cpu_kernel *aim_cpu_make_kernel(const aim_cpu_build *b, const char *name, co
 void aim_cpu_out_md(const aim_cpu_build *b, dnnl_memory_desc_t *md);
 /* True when input i of b's node is float32 of rank 1..6. */
 bool aim_cpu_float_in(const aim_cpu_build *b, int i);
+/* A 4-D layout that is plain or blocked on channels only (nChw8c, nChw16c): element
+ * (n, c, h, w) lives at n * s[0] + (c / block) * s[1] + h * s[2] + w * s[3] + c % block. */
+typedef struct {
+    int64_t block;           /* 1 when plain */
+    int64_t n, blocks, h, w; /* blocks: padded channels / block */
+    int64_t s[4];
+} aim_cpu_chan_layout;
+
+/* md as an aim_cpu_chan_layout; false when it is not one (offset, other blockings, rank). */
+bool aim_cpu_chan_layout_of(const dnnl_memory_desc_t *md, aim_cpu_chan_layout *out);
+
+/* A convolution's spatial parameters (oneDNN's conventions: dilation counted from 0). */
+typedef struct {
+    int sp; /* spatial rank */
+    int64_t group;
+    dnnl_dims_t strides, dilates, pad_l, pad_r, kernel;
+} aim_cpu_conv_geom;
+
+/* 3x3 stride-1 convolutions as Winograd F(2x2, 3x3) (winograd.c), from float OIHW weights and
+ * bias with any BatchNormalization folded in; NULL when the convolution, its layouts or post-ops
+ * or the CPU are not ones it handles. */
+aim_cpu_kernel *aim_cpu_winograd_create(const aim_cpu_build *b, const aim_cpu_conv_geom *c,
+                                        const float *w, const float *bias);
+
+/* e^x for x <= 0: x = n ln2 + r with |r| <= ln2/2 (n by round-to-nearest through the
+ * 1.5 * 2^23 trick), e^r by its degree-6 Taylor polynomial, 2^n by building the float's exponent
+ * bits, n clamped at -126 (results below 2^-126 ~ 1.2e-38 come out as tiny values instead of 0).
+ * Relative error at most 2.6e-7 over [-87, 0] (checked against double exp in steps of 1e-5). No
+ * branch and no libm call, so that the loops calling it vectorise. */
+static inline float aim_cpu_exp_neg(float x) {
+    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+    float n = (x * 1.44269504f + shifter) - shifter;
+    float r = x - n * 0.693145752f - n * 1.42860677e-6f; /* ln2 in two parts */
+    float p =
+        1.0f +
+        r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r / 720)))));
+    int32_t e = (int32_t)n;
+    e = e < -126 ? -126 : e;
+    int32_t bits = (e + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
 /* Node kernels (conv.c, ops.c, pool.c, softmax.c): NULL when the node's parameters are not
  * supported. */
 aim_cpu_kernel *aim_cpu_conv_create(const aim_cpu_build *b);

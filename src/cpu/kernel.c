@@ -43,6 +43,20 @@ const char *aim_cpu_kernel_name(const aim_cpu_kernel *k) {
     return k->name;
 }
 
+bool aim_cpu_chan_layout_of(const dnnl_memory_desc_t *md, aim_cpu_chan_layout *out) {
+    const dnnl_blocking_desc_t *blk = &md->format_desc.blocking;
+    if (md->ndims != 4 || md->format_kind != dnnl_blocked || md->offset0 != 0) return false;
+    if (blk->inner_nblks > 1 || (blk->inner_nblks == 1 && blk->inner_idxs[0] != 1)) return false;
+    out->block = blk->inner_nblks ? blk->inner_blks[0] : 1;
+    out->n = md->dims[0];
+    out->blocks = md->padded_dims[1] / out->block;
+    out->h = md->dims[2];
+    out->w = md->dims[3];
+    for (int i = 0; i < 4; i++)
+        out->s[i] = blk->strides[i];
+    return true;
+}
+
 /* Keeps the primitive, its destination layout and scratchpad size; destroys pd. */
 aim_status aim_cpu_kernel_finish(aim_cpu_kernel *k, dnnl_primitive_desc_t pd, int dst_arg) {
     const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
@@ -228,7 +242,7 @@ aim_status aim_cpu_kernel_run(aim_cpu_run *r, const aim_cpu_kernel *k, void *con
     /* Small kernels were made for fewer threads (see plan.c): run them on that many. */
     int want = k->threads > 0 && k->threads < r->threads ? k->threads : r->threads;
     if (k->custom) {
-        k->custom(k, src, dst, want);
+        k->custom(k, src, dst, scratch, want);
         return AIM_OK;
     }
     if (want != r->current) {

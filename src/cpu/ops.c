@@ -83,8 +83,9 @@ aim_cpu_kernel *aim_cpu_eltwise_create(const aim_cpu_build *b) {
 /* Rows of a concatenation: each source's part of a destination row is contiguous when the
  * layout is plain, or channel-blocked along channels with whole blocks. oneDNN's generic concat
  * for blocked layouts (simple:any) is ~10x slower than these copies. */
-static void run_copy_concat(const aim_cpu_kernel *k, void *const *src, void *dst, int threads) {
-    (void)threads;
+static void run_copy_concat(const aim_cpu_kernel *k, void *const *src, void *dst, void *scratch,
+                            int threads) {
+    (void)scratch, (void)threads;
     char *out = dst;
     for (size_t o = 0; o < k->outer; o++)
         for (int i = 0; i < k->n_src; i++) {

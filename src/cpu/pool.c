@@ -53,32 +53,10 @@ static bool pool_geometry(const aim_cpu_build *b, bool global, pool_geom *g) {
 
 /* ---- aim's max pooling --------------------------------------------------------------------- */
 
-/* Where element (n, c, h, w) lives: n * s[0] + (c / block) * s[1] + h * s[2] + w * s[3] +
- * c % block, for plain (block 1) and channel-blocked layouts alike. */
 typedef struct {
-    int64_t n, blocks, h, w; /* blocks: channel blocks (padded channels / block) */
-    int64_t s[4];
-} pool_side;
-
-typedef struct {
-    pool_side in, out;
-    int64_t block;
+    aim_cpu_chan_layout in, out;                   /* the same block size */
     int64_t kernel[2], stride[2], step[2], pad[2]; /* step: dilation, in elements */
 } max_pool;
-
-/* The layout of md as a pool_side; false unless it is plain or blocked on channels only. */
-static bool side_of(const dnnl_memory_desc_t *md, int64_t *block, pool_side *out) {
-    const dnnl_blocking_desc_t *blk = &md->format_desc.blocking;
-    if (md->ndims != 4 || md->format_kind != dnnl_blocked || md->offset0 != 0) return false;
-    if (blk->inner_nblks > 1 || (blk->inner_nblks == 1 && blk->inner_idxs[0] != 1)) return false;
-    *block = blk->inner_nblks ? blk->inner_blks[0] : 1;
-    *out = (pool_side){md->dims[0],
-                       md->padded_dims[1] / *block,
-                       md->dims[2],
-                       md->dims[3],
-                       {blk->strides[0], blk->strides[1], blk->strides[2], blk->strides[3]}};
-    return true;
-}
 
 /* The window taps k in [0, kernel) whose position base + k * step lies in [0, n): [*lo, *hi). */
 static inline void taps_inside(int64_t base, int64_t step, int64_t kernel, int64_t n, int64_t *lo,
@@ -132,16 +110,18 @@ CPU_CLONES static void max_rows(void *ctx, size_t begin, size_t end) {
         int64_t n = nb / p->in.blocks, cb = nb % p->in.blocks;
         const float *in = j->x + n * p->in.s[0] + cb * p->in.s[1];
         float *out = j->y + n * p->out.s[0] + cb * p->out.s[1] + oh * p->out.s[2];
-        if (p->block == 8)
+        if (p->in.block == 8)
             max_row(p, in, out, oh, 8);
-        else if (p->block == 16)
+        else if (p->in.block == 16)
             max_row(p, in, out, oh, 16);
         else
             max_row(p, in, out, oh, 1);
     }
 }
 
-static void run_max_pool(const aim_cpu_kernel *k, void *const *src, void *dst, int threads) {
+static void run_max_pool(const aim_cpu_kernel *k, void *const *src, void *dst, void *scratch,
+                         int threads) {
+    (void)scratch;
     const max_pool *p = k->state;
     max_job j = {p, src[0], dst};
     aim_cpu_parallel_for(threads, (size_t)(p->out.n * p->out.blocks * p->out.h), max_rows, &j);
@@ -152,13 +132,12 @@ static void run_max_pool(const aim_cpu_kernel *k, void *const *src, void *dst, i
 static aim_cpu_kernel *max_pool_create(const aim_cpu_build *b, const pool_geom *g) {
     const aim_tensor *y = aim_cpu_out(b);
     max_pool p;
-    int64_t out_block;
     dnnl_memory_desc_t dst;
-    if (y->rank != 4 || !side_of(b->src_md[0], &p.block, &p.in)) return NULL;
-    if (p.block != 1 && p.block != 8 && p.block != 16) return NULL;
+    if (y->rank != 4 || !aim_cpu_chan_layout_of(b->src_md[0], &p.in)) return NULL;
+    if (p.in.block != 1 && p.in.block != 8 && p.in.block != 16) return NULL;
     dnnl_dims_t d = {y->dims[0], y->dims[1], y->dims[2], y->dims[3]};
     aim_cpu_like(b->src_md[0], 4, d, &dst); /* a graph output gets a reorder to plain after */
-    if (!side_of(&dst, &out_block, &p.out) || out_block != p.block) return NULL;
+    if (!aim_cpu_chan_layout_of(&dst, &p.out) || p.out.block != p.in.block) return NULL;
     for (int i = 0; i < 2; i++) {
         p.kernel[i] = g->kernel[i], p.stride[i] = g->strides[i];
         p.step[i] = g->dilation[i] + 1, p.pad[i] = g->pad_l[i];

@@ -7,9 +7,9 @@
  * The tensor is plain row-major, seen as [outer, lane, inner] around the axis. With inner == 1
  * each lane is contiguous (short lanes are handled a block of lanes at a time); otherwise tiles
  * of up to TILE neighbouring lanes are normalised together, so every loop runs over contiguous
- * memory and the compiler vectorises it. exp is computed by exp_approx (relative error at most
- * 2.6e-7 over [-87, 0], checked against double exp in steps of 1e-5), which vectorises where
- * libm's expf does not. Work is split over threads by lanes (aim_cpu_parallel_for).
+ * memory and the compiler vectorises it. exp is computed by aim_cpu_exp_neg (internal.h; relative
+ * error at most 2.6e-7), which vectorises where libm's expf does not. Work is split over threads by
+ * lanes (aim_cpu_parallel_for).
  */
 #include "cpu/internal.h"
 
@@ -21,30 +21,10 @@
 #define SHORT_LANE  16   /* contiguous lanes shorter than this go through lanes_short */
 #define SHORT_BLOCK 4096 /* elements lanes_short handles at once */
 
-/* e^x for x <= 0 (inputs minus their lane's maximum): x = n ln2 + r with |r| <= ln2/2 (n by
- * round-to-nearest through the 1.5 * 2^23 trick), e^r by its degree-6 Taylor polynomial, 2^n
- * by building the float's exponent bits, n clamped at -126 (results below 2^-126 ~ 1.2e-38 come
- * out as tiny values instead of 0, invisible in a sum that is at least 1). No branch and no
- * libm call, so that the loops calling it vectorise. */
-static inline float exp_approx(float x) {
-    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
-    float n = (x * 1.44269504f + shifter) - shifter;
-    float r = x - n * 0.693145752f - n * 1.42860677e-6f; /* ln2 in two parts */
-    float p =
-        1.0f +
-        r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r / 720)))));
-    int32_t e = (int32_t)n;
-    e = e < -126 ? -126 : e;
-    int32_t bits = (e + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
 /* y[k] = exp(x[k] - max) for k < n; returns their sum. */
 static float exp_shifted(const float *restrict x, float *restrict y, size_t n, float max) {
     for (size_t k = 0; k < n; k++)
-        y[k] = exp_approx(x[k] - max);
+        y[k] = aim_cpu_exp_neg(x[k] - max);
     float part[8] = {0}; /* eight partial sums: a vectorisable order of addition */
     size_t k = 0;
     for (; k + 8 <= n; k += 8)
@@ -77,7 +57,7 @@ static void lanes_short(const float *restrict x, float *restrict y, size_t n, si
                 shift[l * n + k] = max;
         }
         for (size_t i = 0; i < len; i++)
-            out[i] = exp_approx(in[i] - shift[i]);
+            out[i] = aim_cpu_exp_neg(in[i] - shift[i]);
         for (size_t l = 0; l < lanes; l++) {
             float sum = 0;
             for (size_t k = 0; k < n; k++)
@@ -128,7 +108,7 @@ static void lanes_strided(const float *restrict x, float *restrict y, size_t n, 
         const float *restrict in = x + k * stride;
         float *restrict out = y + k * stride;
         for (size_t j = 0; j < w; j++) {
-            out[j] = exp_approx(in[j] - max[j]);
+            out[j] = aim_cpu_exp_neg(in[j] - max[j]);
             sum[j] += out[j];
         }
     }
@@ -177,7 +157,9 @@ CPU_CLONES static void softmax_items(void *ctx, size_t begin, size_t end) {
     }
 }
 
-static void run_softmax(const aim_cpu_kernel *k, void *const *src, void *dst, int threads) {
+static void run_softmax(const aim_cpu_kernel *k, void *const *src, void *dst, void *scratch,
+                        int threads) {
+    (void)scratch;
     softmax_job j = {k, src[0], dst, (k->inner + TILE - 1) / TILE};
     size_t items = k->inner == 1 ? k->outer : k->outer * j.tiles_per_block;
     aim_cpu_parallel_for(threads, items, softmax_items, &j);

@@ -55,6 +55,12 @@ const aim_external_blob *aim_model_external(const aim_model *m, const Onnx__Tens
 aim_status aim_onnx_tensor_decode(const aim_model *m, const Onnx__TensorProto *t, void **data,
                                   size_t *byte_size);
 
+/* The tensor's bytes where they already lie in memory as one little-endian array, 16-byte
+ * aligned (raw_data, or external data read at load): *data points into m and stays valid, and
+ * unchanged, while m does. *data is NULL when the values must be decoded (typed fields). */
+aim_status aim_onnx_tensor_bytes(const aim_model *m, const Onnx__TensorProto *t, const void **data,
+                                 size_t *byte_size);
+
 /* Loads a serialized TensorProto file (the ONNX test-data layout: input_0.pb ...). The caller
  * frees it with protobuf_c_message_free_unpacked(&t->base, NULL). */
 aim_status aim_onnx_tensor_load(const char *path, Onnx__TensorProto **out);

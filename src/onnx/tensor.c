@@ -130,11 +130,10 @@ static void copy_typed(const Onnx__TensorProto *t, size_t count, size_t esize, u
     }
 }
 
-aim_status aim_onnx_tensor_decode(const aim_model *m, const Onnx__TensorProto *t, void **data,
-                                  size_t *byte_size) {
+/* Checks t for decoding: its external bytes (or NULL) and its size in bytes. */
+static aim_status decodable(const aim_model *m, const Onnx__TensorProto *t,
+                            const aim_external_blob **blob_out, size_t *bytes) {
     const char *name = t->name ? t->name : "";
-    *data = NULL;
-    *byte_size = 0;
     if (t->data_type == AIM_DTYPE_STRING)
         return aim_error(AIM_ERR_UNSUPPORTED, "tensor '%s': string tensors are not supported",
                          name);
@@ -146,9 +145,33 @@ aim_status aim_onnx_tensor_decode(const aim_model *m, const Onnx__TensorProto *t
     aim_status st = aim_onnx_tensor_validate(t, blob ? blob->size : 0);
     if (st != AIM_OK) return st;
     size_t count;
-    size_t esize = aim_dtype_size(t->data_type);
     aim_onnx_tensor_count(t, SIZE_MAX, &count);
-    size_t bytes = count * esize;
+    *bytes = count * aim_dtype_size(t->data_type);
+    *blob_out = blob;
+    return AIM_OK;
+}
+
+aim_status aim_onnx_tensor_bytes(const aim_model *m, const Onnx__TensorProto *t, const void **data,
+                                 size_t *byte_size) {
+    const aim_external_blob *blob;
+    *data = NULL;
+    aim_status st = decodable(m, t, &blob, byte_size);
+    if (st != AIM_OK) return st;
+    const void *at = blob ? blob->data : t->raw_data.len ? t->raw_data.data : NULL;
+    if ((uintptr_t)at % 16 == 0) *data = at; /* the alignment malloc gives */
+    return AIM_OK;
+}
+
+aim_status aim_onnx_tensor_decode(const aim_model *m, const Onnx__TensorProto *t, void **data,
+                                  size_t *byte_size) {
+    const char *name = t->name ? t->name : "";
+    const aim_external_blob *blob;
+    size_t bytes, count, esize = aim_dtype_size(t->data_type);
+    *data = NULL;
+    *byte_size = 0;
+    aim_status st = decodable(m, t, &blob, &bytes);
+    if (st != AIM_OK) return st;
+    count = esize ? bytes / esize : 0;
     uint8_t *buf = malloc(bytes ? bytes : 1);
     if (!buf)
         return aim_error(AIM_ERR_NOMEM, "tensor '%s': cannot allocate %zu bytes", name, bytes);

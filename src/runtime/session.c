@@ -43,7 +43,8 @@
 typedef struct {
     const char *name;
     aim_tensor info; /* static dtype/shape from inference; data set for constants */
-    bool constant;   /* data is known at load time and owned by the session */
+    bool constant;   /* data is known at load time and owned by the session... */
+    bool borrowed;   /* ...or, for an initializer stored raw, the model's own bytes */
     bool graph_input;
     int last_reader;      /* index of the last step reading it; -1 none */
     int64_t arena_offset; /* where a run keeps it in its arena; -1 when not planned */
@@ -135,7 +136,16 @@ static aim_status add_initializer(aim_session *s, const Onnx__TensorProto *t) {
     if (st != AIM_OK) return st;
     value_slot *v = &s->values[idx];
     size_t bytes;
-    st = aim_onnx_tensor_decode(s->model, t, &v->info.data, &bytes);
+    const void *stored;
+    /* Raw bytes in the model are used where they lie (the model outlives the session, and
+     * constants are never written): a copy would double the weights' memory. */
+    st = aim_onnx_tensor_bytes(s->model, t, &stored, &bytes);
+    if (st == AIM_OK && stored) {
+        v->info.data = (void *)stored;
+        v->borrowed = true;
+    } else if (st == AIM_OK) {
+        st = aim_onnx_tensor_decode(s->model, t, &v->info.data, &bytes);
+    }
     if (st != AIM_OK) return aim_error_context(st, "initializer '%s'", t->name);
     v->info.dtype = t->data_type;
     v->info.rank = (int)t->n_dims;
@@ -663,7 +673,7 @@ void aim_session_free(aim_session *s) {
         free(n->out);
     }
     for (size_t v = 0; v < s->n_values; v++)
-        if (s->values[v].constant) free(s->values[v].info.data);
+        if (s->values[v].constant && !s->values[v].borrowed) free(s->values[v].info.data);
     aim_cpu_plan_free(s->plan);
     free((void *)s->step_ns);
     free(s->nodes);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "aim/session.h"
+#include "cpu/cpu.h"
 #include "graph/tensor.h"
 #include "onnx_builder.h"
 
@@ -114,13 +115,15 @@ static void output(Onnx__ModelProto *m, const char *name) {
     TB_APPEND(m->graph->output, m->graph->n_output, tb_value(name, AIM_DTYPE_FLOAT, NULL));
 }
 
+static float conv_weight_scale = 0.5f; /* weights of conv(): uniform in [-scale, scale] */
+
 static Onnx__NodeProto *conv(Onnx__GraphProto *g, const char *in, const char *out, int cin,
                              int cout, int k, int group, bool bias) {
     char w[64], b[64], ins[200], shape[64];
     snprintf(w, sizeof w, "%s_w", out);
     snprintf(b, sizeof b, "%s_b", out);
     snprintf(shape, sizeof shape, "%d,%d,%d,%d", cout, cin / group, k, k);
-    add_weight(g, w, shape, 0.5f);
+    add_weight(g, w, shape, conv_weight_scale);
     if (bias) {
         snprintf(shape, sizeof shape, "%d", cout);
         add_weight(g, b, shape, 0.5f);
@@ -166,9 +169,20 @@ static aim_session *open_session(aim_model *m, int threads, bool reference) {
     return s;
 }
 
+/* Steps of s whose kind starts with `kind`. */
+static size_t steps_of_kind(const aim_session *s, const char *kind) {
+    size_t n = 0;
+    aim_session_step_info info;
+    for (size_t i = 0; aim_session_step_profile(s, i, &info); i++)
+        n += strncmp(info.kind, kind, strlen(kind)) == 0;
+    return n;
+}
+
 /* Runs the model on random inputs (shape of input "x") both ways, at 1 and 2 threads, with
- * two fast runs at once; requires at least `min_fast` nodes on fast kernels. */
-static void check_model(Onnx__ModelProto *proto, size_t min_fast) {
+ * two fast runs at once; requires at least `min_fast` nodes on fast kernels and, when `kind`
+ * is set, exactly `n_kind` steps of that kind. */
+static void check_model_steps(Onnx__ModelProto *proto, size_t min_fast, const char *kind,
+                              size_t n_kind) {
     size_t size;
     uint8_t *bytes = tb_pack(proto, &size);
     aim_model *m = NULL;
@@ -191,6 +205,8 @@ static void check_model(Onnx__ModelProto *proto, size_t min_fast) {
         if (aim_session_fast_node_count(fast) < min_fast)
             fail_msg("%zu nodes on fast kernels, expected at least %zu",
                      aim_session_fast_node_count(fast), min_fast);
+        if (kind && steps_of_kind(fast, kind) != n_kind)
+            fail_msg("%zu %s steps, expected %zu", steps_of_kind(fast, kind), kind, n_kind);
         run_args args[2] = {{fast, &in, got[0], 0}, {fast, &in, got[1], 0}};
         pthread_t t[2];
         for (int i = 0; i < 2; i++)
@@ -211,6 +227,10 @@ static void check_model(Onnx__ModelProto *proto, size_t min_fast) {
     free(x);
     aim_session_free(ref);
     aim_model_free(m);
+}
+
+static void check_model(Onnx__ModelProto *proto, size_t min_fast) {
+    check_model_steps(proto, min_fast, NULL, 0);
 }
 
 /* ---- Convolutions and fusions -------------------------------------------------------------- */
@@ -329,6 +349,51 @@ static void test_bottlenecks(void **state) {
     add_node(g, "Relu", "sum", "y");
     output(m, "y");
     check_model(m, 15);
+}
+
+/* Winograd F(2x2, 3x3) convolutions (winograd.c) against the reference: a batch of 2, odd
+ * sizes (the last tiles stick out), output channels that do not fill the last panel of 16
+ * (72), asymmetric pads, more input channels than one pass over the weights takes (264), and
+ * every post-op the kernel fuses. Convs it must leave to oneDNN are in the model too: too few
+ * channels, a stride. Weights are scaled to the fan-in as in trained networks (activations
+ * stay near 1): Winograd's rounding error is a few ulps of the transformed values, which with
+ * 0.5-scaled weights over 600 inputs reach ~20 and cancel to results near 0, beyond the
+ * absolute 1e-5 this file allows. */
+static void test_winograd(void **state) {
+    (void)state;
+    if (!aim_cpu_winograd_available()) { /* said, and counted as skipped, not passed */
+        print_message("skipped: this CPU does not run Winograd kernels (no AVX2 + FMA, or "
+                      "oneDNN has a better ISA here)\n");
+        skip();
+    }
+    conv_weight_scale = 0.08f;
+    Onnx__ModelProto *m = model("2,64,13,13", 14); /* HardSwish is opset 14 */
+    Onnx__GraphProto *g = m->graph;
+    add_scalar(g, "lo", -1.0f);
+    add_scalar(g, "hi", 2.0f);
+    attr_ints(conv(g, "x", "a", 64, 72, 3, 1, true), "pads", "1,1,1,1");
+    attr_float(add_node(g, "LeakyRelu", "a", "la"), "alpha", 0.1f);
+    attr_ints(conv(g, "la", "b", 72, 64, 3, 1, true), "pads", "2,0,1,2");
+    add_node(g, "Sigmoid", "b", "sb");
+    add_node(g, "Mul", "b,sb", "mb"); /* SiLU */
+    attr_ints(conv(g, "x", "c", 64, 264, 3, 1, false), "pads", "1,1,1,1");
+    add_node(g, "Clip", "c,lo,hi", "cc");
+    attr_ints(conv(g, "cc", "d", 264, 64, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "Add", "d,x", "dx"); /* residual */
+    add_node(g, "Relu", "dx", "rd");
+    attr_ints(conv(g, "rd", "e", 64, 64, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "HardSwish", "e", "he");
+    attr_ints(conv(g, "he", "f", 64, 64, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "Sigmoid", "f", "sf");
+    attr_ints(conv(g, "sf", "small", 64, 16, 3, 1, true), "pads", "1,1,1,1");
+    Onnx__NodeProto *st = conv(g, "sf", "strided", 64, 64, 3, 1, true);
+    attr_ints(st, "strides", "2,2");
+    attr_ints(st, "pads", "1,1,1,1");
+    output(m, "mb");
+    output(m, "small");
+    output(m, "strided");
+    conv_weight_scale = 0.5f;
+    check_model_steps(m, 16, "winograd", 6); /* every node fast; a to f Winograd */
 }
 
 static void test_conv_batchnorm(void **state) {
@@ -707,6 +772,7 @@ int main(void) {
         cmocka_unit_test(test_grouped_dilated),
         cmocka_unit_test(test_conv_add_residual),
         cmocka_unit_test(test_conv_silu),
+        cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_bottlenecks),
         cmocka_unit_test(test_conv_batchnorm),
         cmocka_unit_test(test_conv_transpose),
