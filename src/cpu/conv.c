@@ -1,7 +1,8 @@
 /*
- * conv.c: Conv and ConvTranspose on oneDNN. Weights (with a following BatchNormalization
- * folded in) are re-laid-out once, at load, into the layout the chosen implementation wants;
- * source and destination layouts are left to oneDNN (format any) except for graph outputs.
+ * conv.c: Conv and ConvTranspose on oneDNN, or on aim's own Winograd kernel where it applies
+ * (winograd.c). Weights (with a following BatchNormalization folded in) are re-laid-out once,
+ * at load, into the layout the chosen implementation wants; source and destination layouts are
+ * left to oneDNN (format any) except for graph outputs.
  */
 #include "cpu/internal.h"
 

@@ -108,8 +108,9 @@ aim_status aim_cpu_kernel_run(aim_cpu_run *r, const aim_cpu_kernel *k, void *con
 /* "conv+relu", "reorder"... for listings. */
 const char *aim_cpu_kernel_name(const aim_cpu_kernel *k);
 
-/* True when 3x3 stride-1 convolutions can run as Winograd F(2x2, 3x3) on this CPU
- * (winograd.c): it has AVX2 and FMA, and AVX2 is the best ISA oneDNN finds on it. */
-bool aim_cpu_winograd_available(void);
+/* True when aim's own AVX2 convolutions (Winograd F(2x2, 3x3) for 3x3 stride-1) run on this CPU: it
+ * has AVX2 and FMA, and AVX2 is the best ISA oneDNN finds on it (with AVX-512, oneDNN's kernels are
+ * twice as wide). */
+bool aim_cpu_avx2_kernels_available(void);
 
 #endif

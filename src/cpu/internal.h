@@ -125,6 +125,27 @@ typedef struct {
 /* md as an aim_cpu_chan_layout; false when it is not one (offset, other blockings, rank). */
 bool aim_cpu_chan_layout_of(const dnnl_memory_desc_t *md, aim_cpu_chan_layout *out);
 
+/* Where channel c of image 0 starts at (h, w) = (0, 0). */
+static inline int64_t aim_cpu_chan_at(const aim_cpu_chan_layout *l, int64_t c) {
+    return c / l->block * l->s[1] + c % l->block;
+}
+
+/* For aim's own AVX2 kernels over channel blocks (avx2.h): the source layout to read (the source's
+ * own when blocked by 8 or 16 channels, else nChw8c, which the plan reorders to) and the
+ * destination of the same kind, for b's 4-D node; false when there is none (rank, a graph
+ * output wanting a plain layout, channels not a multiple of 8). */
+bool aim_cpu_own_layouts(const aim_cpu_build *b, dnnl_memory_desc_t *src, dnnl_memory_desc_t *dst,
+                         aim_cpu_chan_layout *in, aim_cpu_chan_layout *out);
+/* Copies b's post-ops into post[*n] when the own kernels implement every one (ReLU, LeakyReLU,
+ * Clip, HardSwish, Sigmoid, SiLU, residual Add), residuals read in layout `dst`; false if not. */
+bool aim_cpu_own_posts(const aim_cpu_build *b, const dnnl_memory_desc_t *dst, int *n,
+                       aim_cpu_post *post);
+
+/* Finishes an own kernel (state, custom set by the caller): it reads `src` and the residuals
+ * of post[0..n) (in their src1_md), and writes `dst`. */
+void aim_cpu_own_io(aim_cpu_kernel *k, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                    int n, const aim_cpu_post *post);
+
 /* A convolution's spatial parameters (oneDNN's conventions: dilation counted from 0). */
 typedef struct {
     int sp; /* spatial rank */
@@ -133,8 +154,8 @@ typedef struct {
 } aim_cpu_conv_geom;
 
 /* 3x3 stride-1 convolutions as Winograd F(2x2, 3x3) (winograd.c), from float OIHW weights and
- * bias with any BatchNormalization folded in; NULL when the convolution, its layouts or post-ops
- * or the CPU are not ones it handles. */
+ * bias with any BatchNormalization folded in; NULL when the convolution, its layouts or
+ * post-ops or the CPU are not ones it handles. */
 aim_cpu_kernel *aim_cpu_winograd_create(const aim_cpu_build *b, const aim_cpu_conv_geom *c,
                                         const float *w, const float *bias);
 

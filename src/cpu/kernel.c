@@ -57,6 +57,57 @@ bool aim_cpu_chan_layout_of(const dnnl_memory_desc_t *md, aim_cpu_chan_layout *o
     return true;
 }
 
+bool aim_cpu_avx2_kernels_available(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           (isa == dnnl_cpu_isa_avx2 || isa == dnnl_cpu_isa_avx2_vnni);
+#else
+    return false;
+#endif
+}
+
+bool aim_cpu_own_layouts(const aim_cpu_build *b, dnnl_memory_desc_t *src, dnnl_memory_desc_t *dst,
+                         aim_cpu_chan_layout *in, aim_cpu_chan_layout *out) {
+    const aim_tensor *x = aim_cpu_in(b, b->node, 0), *y = aim_cpu_out(b);
+    if (!x || x->rank != 4 || y->rank != 4 || b->plain_dst || x->dims[1] % 8 || y->dims[1] % 8)
+        return false;
+    dnnl_dims_t xd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]};
+    dnnl_dims_t yd = {y->dims[0], y->dims[1], y->dims[2], y->dims[3]};
+    *src = *b->src_md[0];
+    if (!aim_cpu_chan_layout_of(src, in) || in->block % 8)
+        if (dnnl_memory_desc_init_by_tag(src, 4, xd, dnnl_f32, dnnl_aBcd8b) != dnnl_success ||
+            !aim_cpu_chan_layout_of(src, in))
+            return false;
+    aim_cpu_like(src, 4, yd, dst);
+    return aim_cpu_chan_layout_of(dst, out) && out->block % 8 == 0;
+}
+
+bool aim_cpu_own_posts(const aim_cpu_build *b, const dnnl_memory_desc_t *dst, int *n,
+                       aim_cpu_post *post) {
+    for (int i = 0; i < b->n_post; i++) {
+        const aim_cpu_post *q = &b->post[i];
+        bool known = q->alg == dnnl_eltwise_relu || q->alg == dnnl_eltwise_clip ||
+                     q->alg == dnnl_eltwise_hardswish || q->alg == dnnl_eltwise_logistic ||
+                     q->alg == dnnl_eltwise_swish;
+        if (!q->sum && !known) return false;
+        post[i] = *q;
+        if (q->sum) post[i].src1_md = *dst;
+    }
+    *n = b->n_post;
+    return true;
+}
+
+void aim_cpu_own_io(aim_cpu_kernel *k, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                    int n, const aim_cpu_post *post) {
+    k->n_src = 1;
+    k->src_md[0] = *src;
+    for (int i = 0; i < n && k->n_src < AIM_CPU_MAX_SRC; i++)
+        if (post[i].sum) k->src_md[k->n_src++] = post[i].src1_md;
+    k->dst_md = *dst;
+}
+
 /* Keeps the primitive, its destination layout and scratchpad size; destroys pd. */
 aim_status aim_cpu_kernel_finish(aim_cpu_kernel *k, dnnl_primitive_desc_t pd, int dst_arg) {
     const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);

@@ -36,13 +36,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define WINO_X86 1
-#include <immintrin.h>
-#define AVX2 __attribute__((target("avx2,fma")))
+#include "cpu/avx2.h"
+
 /* The 4x4 windows are loops over constants; unrolled, their arrays live in registers. */
 #define UNROLL _Pragma("GCC unroll 16")
-#endif
 
 #define TILES_PER_BLOCK 6 /* tiles per register block of the products */
 #define OC_PANEL        16
@@ -65,11 +62,10 @@ typedef struct {
     float *u;                /* [16][ocp / 16][icp][16] transformed weights */
     float *bias;             /* [ocp] */
     int64_t window[4][4];    /* offsets of a 4x4 input window's elements from its corner */
-    int64_t *in_at, *out_at; /* where channels 8g.. start, per group g of 8: (8g / block) *
-                              * s[1] + 8g % block in the input and output layouts */
+    int64_t *in_at, *out_at; /* aim_cpu_chan_at(8g) for each group g of 8 channels */
 } wino;
 
-#ifdef WINO_X86
+#ifdef AIM_AVX2
 
 /* ---- Load: the transformed weights --------------------------------------------------------- */
 
@@ -240,51 +236,6 @@ static void product_block(const wino_block *bk) {
 
 /* ---- Phase 3: output transform and post-ops ------------------------------------------------ */
 
-/* e^x for x <= 0 on 8 lanes: aim_cpu_exp_neg (internal.h) in AVX2 instructions. */
-AVX2 static inline __m256 exp_neg8(__m256 x) {
-    const __m256 shifter = _mm256_set1_ps(12582912.0f);
-    __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504f), shifter), shifter);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
-    __m256 q = _mm256_set1_ps(1.0f / 720);
-    static const float c[] = {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
-    for (int i = 0; i < 6; i++)
-        q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(c[i]));
-    __m256i e = _mm256_max_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(-126));
-    __m256 scale =
-        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
-    return _mm256_mul_ps(q, scale);
-}
-
-/* One post-op on 8 lanes; `res` is the residual's 8 values (sum) or NULL. The algorithms are
- * those post_supported accepts. */
-AVX2 static __m256 post_op(const aim_cpu_post *q, __m256 x, const float *res) {
-    __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
-    if (q->sum) return _mm256_add_ps(x, _mm256_loadu_ps(res));
-    switch (q->alg) {
-    case dnnl_eltwise_relu: /* alpha * min(x, 0) + max(x, 0): ReLU and LeakyReLU */
-        return _mm256_fmadd_ps(_mm256_set1_ps(q->alpha), _mm256_min_ps(x, zero),
-                               _mm256_max_ps(x, zero));
-    case dnnl_eltwise_clip:
-        return _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(q->alpha)), _mm256_set1_ps(q->beta));
-    case dnnl_eltwise_hardswish: {
-        __m256 r = _mm256_add_ps(x, _mm256_set1_ps(3.0f));
-        r = _mm256_min_ps(_mm256_max_ps(r, zero), _mm256_set1_ps(6.0f));
-        return _mm256_mul_ps(_mm256_mul_ps(x, r), _mm256_set1_ps(1.0f / 6));
-    }
-    case dnnl_eltwise_logistic:
-    case dnnl_eltwise_swish: {
-        bool swish = q->alg == dnnl_eltwise_swish;
-        __m256 z = swish ? _mm256_mul_ps(x, _mm256_set1_ps(q->alpha)) : x;
-        __m256 e = exp_neg8(_mm256_or_ps(z, _mm256_set1_ps(-0.0f))); /* e^-|z|: no overflow */
-        __m256 num = _mm256_blendv_ps(e, one, _mm256_cmp_ps(z, zero, _CMP_GT_OQ));
-        __m256 s = _mm256_div_ps(num, _mm256_add_ps(one, e));
-        return swish ? _mm256_mul_ps(x, s) : s;
-    }
-    default: return x;
-    }
-}
-
 /* A^T m A along one axis: A^T = [1 1 1 0; 0 1 -1 -1]. */
 #define AT(m0, m1, m2, m3, s0, s1)                                                                 \
     do {                                                                                           \
@@ -297,7 +248,7 @@ AVX2 static void output_store(const wino_run *r, __m256 acc, __m256 bias, int64_
     const wino *p = r->p;
     __m256 y = _mm256_add_ps(acc, bias);
     for (int i = 0; i < p->n_post; i++)
-        y = post_op(&p->post[i], y, p->post[i].sum ? r->res[i] + at : NULL);
+        y = aim_avx2_post(&p->post[i], y, p->post[i].sum ? r->res[i] + at : NULL);
     _mm256_storeu_ps(r->y + at, y);
 }
 
@@ -394,25 +345,6 @@ static void run_winograd(const aim_cpu_kernel *k, void *const *src, void *dst, v
 
 /* ---- Choosing and making the kernel -------------------------------------------------------- */
 
-static bool post_supported(const aim_cpu_post *q) {
-    if (q->sum) return true;
-    switch (q->alg) {
-    case dnnl_eltwise_relu:
-    case dnnl_eltwise_clip:
-    case dnnl_eltwise_hardswish:
-    case dnnl_eltwise_logistic:
-    case dnnl_eltwise_swish: return true;
-    default: return false;
-    }
-}
-
-bool aim_cpu_winograd_available(void) {
-    __builtin_cpu_init();
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           (isa == dnnl_cpu_isa_avx2 || isa == dnnl_cpu_isa_avx2_vnni);
-}
-
 /* The geometry of b's convolution when it is one this file computes; false otherwise. */
 static bool wino_geometry(const aim_cpu_build *b, const aim_cpu_conv_geom *c, wino *p) {
     const aim_tensor *x = aim_cpu_in(b, b->node, 0), *y = aim_cpu_out(b);
@@ -441,30 +373,14 @@ static bool wino_geometry(const aim_cpu_build *b, const aim_cpu_conv_geom *c, wi
     if (p->ic % 8 || p->oc % 8 || p->ic < MIN_CHANNELS || p->oc < MIN_CHANNELS ||
         p->tiles < MIN_TILES)
         return false;
-    /* The source as it is when blocked by 8 or 16 channels, else reordered to blocks of 8. */
-    dnnl_dims_t xd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]};
-    dnnl_dims_t d = {y->dims[0], y->dims[1], y->dims[2], y->dims[3]};
-    p->src_md = *b->src_md[0];
-    if (!aim_cpu_chan_layout_of(&p->src_md, &p->in) || p->in.block % 8)
-        if (dnnl_memory_desc_init_by_tag(&p->src_md, 4, xd, dnnl_f32, dnnl_aBcd8b) !=
-                dnnl_success ||
-            !aim_cpu_chan_layout_of(&p->src_md, &p->in))
-            return false;
-    aim_cpu_like(&p->src_md, 4, d, &p->dst_md);
-    if (!aim_cpu_chan_layout_of(&p->dst_md, &p->out) || p->out.block % 8) return false;
-    p->n_post = b->n_post;
-    for (int i = 0; i < b->n_post; i++) {
-        if (!post_supported(&b->post[i])) return false;
-        p->post[i] = b->post[i];
-        if (p->post[i].sum) p->post[i].src1_md = p->dst_md; /* the destination's layout */
-    }
-    return true;
+    if (!aim_cpu_own_layouts(b, &p->src_md, &p->dst_md, &p->in, &p->out)) return false;
+    return aim_cpu_own_posts(b, &p->dst_md, &p->n_post, p->post);
 }
 
 aim_cpu_kernel *aim_cpu_winograd_create(const aim_cpu_build *b, const aim_cpu_conv_geom *c,
                                         const float *w, const float *bias) {
     wino geo;
-    if (!wino_geometry(b, c, &geo) || !aim_cpu_winograd_available()) return NULL;
+    if (!wino_geometry(b, c, &geo) || !aim_cpu_avx2_kernels_available()) return NULL;
     size_t u_floats = (size_t)(16 * geo.icp * geo.ocp);
     size_t head = (sizeof geo + 63) / 64 * 64;
     size_t groups = (size_t)(geo.icp / 8 + geo.ocp / 8);
@@ -485,31 +401,20 @@ aim_cpu_kernel *aim_cpu_winograd_create(const aim_cpu_build *b, const aim_cpu_co
     p->in_at = (int64_t *)(p->bias + p->ocp);
     p->out_at = p->in_at + p->icp / 8;
     for (int64_t g = 0; g < p->icp / 8; g++)
-        p->in_at[g] = (8 * g / p->in.block) * p->in.s[1] + 8 * g % p->in.block;
+        p->in_at[g] = aim_cpu_chan_at(&p->in, 8 * g);
     for (int64_t g = 0; g < p->ocp / 8; g++)
-        p->out_at[g] = (8 * g / p->out.block) * p->out.s[1] + 8 * g % p->out.block;
+        p->out_at[g] = aim_cpu_chan_at(&p->out, 8 * g);
     memset(p->u, 0, (u_floats + (size_t)p->ocp) * sizeof(float));
     memcpy(p->bias, bias, (size_t)p->oc * sizeof(float));
     transform_weights(p, w);
     k->state = p;
-    k->n_src = 1;
-    k->src_md[0] = p->src_md;
-    for (int i = 0; i < p->n_post; i++)
-        if (p->post[i].sum) {
-            k->src_arg[k->n_src] = 0;
-            k->src_md[k->n_src++] = p->post[i].src1_md;
-        }
-    k->dst_md = p->dst_md;
+    aim_cpu_own_io(k, &p->src_md, &p->dst_md, p->n_post, p->post);
     k->scratch_bytes = (size_t)p->slots * block_bytes(p, p->nb) + 64;
     k->custom = run_winograd;
     return k;
 }
 
 #else /* not x86-64 with GCC or clang: oneDNN's convolution everywhere */
-
-bool aim_cpu_winograd_available(void) {
-    return false;
-}
 
 aim_cpu_kernel *aim_cpu_winograd_create(const aim_cpu_build *b, const aim_cpu_conv_geom *c,
                                         const float *w, const float *bias) {
