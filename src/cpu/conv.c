@@ -11,8 +11,8 @@
 #include <string.h>
 
 /* Spatial parameters from the attributes and the inferred shapes; false when unsupported. */
-static bool aim_cpu_conv_geometry(const aim_cpu_node *n, const aim_tensor *x, const aim_tensor *w,
-                                  const aim_tensor *y, bool transposed, aim_cpu_conv_geom *c) {
+static bool conv_geometry(const aim_cpu_node *n, const aim_tensor *x, const aim_tensor *w,
+                          const aim_tensor *y, bool transposed, aim_cpu_conv_geom *c) {
     c->sp = x->rank - 2;
     if (c->sp < 1 || c->sp > 3 || w->rank != x->rank || y->rank != x->rank) return false;
     int64_t s[3], d[3], pads[6], k[3], op[3];
@@ -226,7 +226,7 @@ static aim_cpu_kernel *conv_common(const aim_cpu_build *b, bool transposed) {
         !aim_cpu_is_const(b->g, n, 1) || n->n_out != 1)
         return NULL;
     aim_cpu_conv_geom c;
-    if (!aim_cpu_conv_geometry(n, x, w, y, transposed, &c)) return NULL;
+    if (!conv_geometry(n, x, w, y, transposed, &c)) return NULL;
     int64_t oc = y->dims[1];
     if (transposed ? w->dims[0] != x->dims[1] || w->dims[1] * c.group != oc
                    : w->dims[0] != oc || w->dims[1] * c.group != x->dims[1] || oc % c.group)

@@ -59,8 +59,8 @@ struct aim_cpu_kernel {
     size_t scratch_bytes;
     int threads; /* OpenMP threads it was made for and runs on; 0: the session's count */
     bool view;   /* src_md are views (sub-memories) of the sources' whole layouts: no reorder */
-    /* A kernel of aim's own instead of a primitive (concatenation by block copies, softmax),
-     * run on up to `threads` threads. */
+    /* A kernel of aim's own instead of a primitive (Winograd conv, maxpool, softmax,
+     * concatenation by block copies), run on up to `threads` threads. */
     void (*custom)(const aim_cpu_kernel *k, void *const *src, void *dst, void *scratch,
                    int threads);   /* scratch: scratch_bytes, the run's own */
     size_t outer;                  /* custom concat: rows; softmax: blocks before the axis */

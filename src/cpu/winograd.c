@@ -29,14 +29,12 @@
  * channels and tiles for the transforms to be cheap next to the products, and every post-op is
  * one this file implements. NULL otherwise, and the caller makes a oneDNN convolution instead.
  */
-#include "cpu/internal.h"
+#include "cpu/avx2.h"
 
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "cpu/avx2.h"
 
 /* The 4x4 windows are loops over constants; unrolled, their arrays live in registers. */
 #define UNROLL _Pragma("GCC unroll 16")
@@ -52,7 +50,7 @@
 typedef struct {
     int64_t n, ic, oc, h, w, oh, ow, pad_t, pad_l;
     int64_t th, tw, tiles; /* tile rows, tile columns, tiles per image */
-    int64_t icp, ocp;      /* ic rounded up to 8, oc to OC_PANEL */
+    int64_t icp, ocp;      /* ic (a multiple of 8), oc rounded up to OC_PANEL */
     int64_t nb;            /* tiles per block (the work of one thread at a time) */
     int slots;             /* threads the scratch has room for */
     aim_cpu_chan_layout in, out;
@@ -108,7 +106,6 @@ typedef struct {
     float *y;
     const float *res[AIM_CPU_MAX_POST]; /* residual sources (this image), per post-op */
     char *scratch;                      /* 64-byte aligned, block_bytes per team member */
-    int64_t nb;                         /* tiles per block */
     size_t parts;                       /* each block's output channels split in parts */
     size_t items, teams;                /* blocks x parts, split over teams */
 } wino_run;
@@ -148,7 +145,7 @@ AVX2 static inline void load_window(const wino *p, const float *x, int64_t ih0, 
  * each group reads its own rows of the input in order, which the prefetchers follow. */
 AVX2 static void input_block(const wino_block *bk) {
     const wino *p = bk->r->p;
-    int64_t xi_step = bk->r->nb * p->icp;
+    int64_t xi_step = p->nb * p->icp;
     for (int64_t g = 0; g < p->icp / 8; g++) {
         const float *x = bk->r->x + p->in_at[g];
         float *v = bk->v + 8 * g;
@@ -214,7 +211,7 @@ AVX2 static void block_6x16(const float *v, int64_t ldv, const float *u, int64_t
  * the hardware prefetchers alone leave the first tiles of each chunk waiting for memory. */
 static void product_block(const wino_block *bk) {
     const wino *p = bk->r->p;
-    int64_t panels = p->ocp / OC_PANEL, nb = bk->r->nb;
+    int64_t panels = p->ocp / OC_PANEL, nb = p->nb;
     for (int64_t xi = 0; xi < 16; xi++)
         for (int64_t panel = bk->panel0; panel < bk->panel1; panel++) {
             const float *v = bk->v + xi * nb * p->icp;
@@ -255,7 +252,7 @@ AVX2 static void output_store(const wino_run *r, __m256 acc, __m256 bias, int64_
 /* The outputs of the block's tiles, one group g of 8 output channels at a time. */
 AVX2 static void output_block(const wino_block *bk) {
     const wino *p = bk->r->p;
-    int64_t xi_step = bk->r->nb * p->ocp, g1 = p->oc / 8;
+    int64_t xi_step = p->nb * p->ocp, g1 = p->oc / 8;
     if (g1 > bk->panel1 * (OC_PANEL / 8)) g1 = bk->panel1 * (OC_PANEL / 8);
     for (int64_t g = bk->panel0 * (OC_PANEL / 8); g < g1; g++) {
         const float *m = bk->m + 8 * g;
@@ -289,20 +286,19 @@ static size_t block_bytes(const wino *p, int64_t nb) {
 static void run_blocks(void *ctx, size_t slot, size_t end) {
     const wino_run *r = ctx;
     const wino *p = r->p;
-    size_t v = (size_t)(16 * r->nb * p->icp), bytes = block_bytes(p, r->nb);
-    int64_t panels = p->ocp / OC_PANEL;
+    size_t v = (size_t)(16 * p->nb * p->icp), bytes = block_bytes(p, p->nb);
+    int64_t panels = p->ocp / OC_PANEL, parts = (int64_t)r->parts;
     for (; slot < end; slot++) {
         float *own = (float *)(r->scratch + slot * bytes);
         for (size_t item = slot; item < r->items; item += r->teams) {
-            int64_t t0 = (int64_t)(item / r->parts) * r->nb, q = (int64_t)(item % r->parts);
-            int64_t parts = (int64_t)r->parts;
-            wino_block bk = {r,
-                             own,
-                             own + v,
-                             t0,
-                             p->tiles - t0 < r->nb ? p->tiles - t0 : r->nb,
-                             panels * q / parts,
-                             panels * (q + 1) / parts};
+            int64_t t0 = (int64_t)(item / r->parts) * p->nb, q = (int64_t)(item % r->parts);
+            wino_block bk = {.r = r,
+                             .v = own,
+                             .m = own + v,
+                             .t0 = t0,
+                             .n = p->tiles - t0 < p->nb ? p->tiles - t0 : p->nb,
+                             .panel0 = panels * q / parts,
+                             .panel1 = panels * (q + 1) / parts};
             input_block(&bk);
             product_block(&bk);
             output_block(&bk);
@@ -321,12 +317,10 @@ static size_t gcd(size_t a, size_t b) {
 static void run_winograd(const aim_cpu_kernel *k, void *const *src, void *dst, void *scratch,
                          int threads) {
     const wino *p = k->state;
-    wino_run r = {.p = p,
-                  .nb = p->nb,
-                  .parts = 1,
-                  .scratch = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63)};
+    wino_run r = {
+        .p = p, .parts = 1, .scratch = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63)};
     size_t teams = (size_t)(threads < 1 ? 1 : threads < p->slots ? threads : p->slots);
-    size_t blocks = (size_t)((p->tiles + r.nb - 1) / r.nb), panels = (size_t)(p->ocp / OC_PANEL);
+    size_t blocks = (size_t)((p->tiles + p->nb - 1) / p->nb), panels = (size_t)(p->ocp / OC_PANEL);
     /* Few blocks that do not share out evenly (a deep layer's one block; 3 blocks on 2
      * threads) are split by output channels too, rather than into smaller blocks that would
      * each stream all of U again. */
