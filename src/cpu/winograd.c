@@ -14,8 +14,8 @@
  *      block (12 accumulators) keeps the FMA units busy;
  *   3. output transform: the 2x2 outputs A^T m A, plus bias and the fused post-ops (activations,
  *      residual add), written in the destination's channel-blocked layout.
- * Threads take whole blocks, or parts of a block's output channels when blocks are too few to
- * share out evenly (see run_winograd).
+ * Threads take whole blocks, or work on each block together when blocks are too few to share
+ * out evenly (see run_winograd).
  *
  * Accuracy: the transforms only add, subtract and halve, but they sum values several times
  * larger than the inputs, so the rounding error is a few ulps of those sums: on whole models it
@@ -106,15 +106,16 @@ typedef struct {
     float *y;
     const float *res[AIM_CPU_MAX_POST]; /* residual sources (this image), per post-op */
     char *scratch;                      /* 64-byte aligned, block_bytes per team member */
-    size_t parts;                       /* each block's output channels split in parts */
-    size_t items, teams;                /* blocks x parts, split over teams */
+    bool shared; /* the threads work on each block together, else on blocks of their own */
+    size_t blocks, teams;
 } wino_run;
 
 typedef struct {
     const wino_run *r;
     float *v, *m;           /* V [16][nb][icp] and M [16][nb][ocp] of this block */
     int64_t t0, n;          /* first tile, tiles */
-    int64_t panel0, panel1; /* the panels of 16 output channels this part computes */
+    int64_t group0, group1; /* the groups of 8 input channels this thread transforms */
+    int64_t panel0, panel1; /* the panels of 16 output channels it computes */
 } wino_block;
 
 /* B^T d B along one axis: B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
@@ -146,7 +147,7 @@ AVX2 static inline void load_window(const wino *p, const float *x, int64_t ih0, 
 AVX2 static void input_block(const wino_block *bk) {
     const wino *p = bk->r->p;
     int64_t xi_step = p->nb * p->icp;
-    for (int64_t g = 0; g < p->icp / 8; g++) {
+    for (int64_t g = bk->group0; g < bk->group1; g++) {
         const float *x = bk->r->x + p->in_at[g];
         float *v = bk->v + 8 * g;
         int64_t th = bk->t0 / p->tw, tw = bk->t0 % p->tw;
@@ -281,24 +282,29 @@ static size_t block_bytes(const wino *p, int64_t nb) {
     return (size_t)(16 * nb * (p->icp + p->ocp)) * sizeof(float);
 }
 
-/* Team member `slot`: items slot, slot + teams, ... (block item / parts, part item % parts),
- * with its own part of the scratch. Every part transforms its block's input itself. */
-static void run_blocks(void *ctx, size_t slot, size_t end) {
+/* One block of tiles, with the channel ranges that a share of the threads takes (t of n). */
+static wino_block block_for(const wino_run *r, float *scratch, int64_t t0, int64_t t, int64_t n) {
+    const wino *p = r->p;
+    int64_t groups = p->icp / 8, panels = p->ocp / OC_PANEL;
+    return (wino_block){.r = r,
+                        .v = scratch,
+                        .m = scratch + 16 * p->nb * p->icp,
+                        .t0 = t0,
+                        .n = p->tiles - t0 < p->nb ? p->tiles - t0 : p->nb,
+                        .group0 = groups * t / n,
+                        .group1 = groups * (t + 1) / n,
+                        .panel0 = panels * t / n,
+                        .panel1 = panels * (t + 1) / n};
+}
+
+/* Team members [slot, end) each take blocks slot, slot + teams, ... in a scratch of their own. */
+static void run_own_blocks(void *ctx, size_t slot, size_t end) {
     const wino_run *r = ctx;
     const wino *p = r->p;
-    size_t v = (size_t)(16 * p->nb * p->icp), bytes = block_bytes(p, p->nb);
-    int64_t panels = p->ocp / OC_PANEL, parts = (int64_t)r->parts;
     for (; slot < end; slot++) {
-        float *own = (float *)(r->scratch + slot * bytes);
-        for (size_t item = slot; item < r->items; item += r->teams) {
-            int64_t t0 = (int64_t)(item / r->parts) * p->nb, q = (int64_t)(item % r->parts);
-            wino_block bk = {.r = r,
-                             .v = own,
-                             .m = own + v,
-                             .t0 = t0,
-                             .n = p->tiles - t0 < p->nb ? p->tiles - t0 : p->nb,
-                             .panel0 = panels * q / parts,
-                             .panel1 = panels * (q + 1) / parts};
+        float *own = (float *)(r->scratch + slot * block_bytes(p, p->nb));
+        for (size_t b = slot; b < r->blocks; b += r->teams) {
+            wino_block bk = block_for(r, own, (int64_t)b * p->nb, 0, 1);
             input_block(&bk);
             product_block(&bk);
             output_block(&bk);
@@ -306,34 +312,42 @@ static void run_blocks(void *ctx, size_t slot, size_t end) {
     }
 }
 
-static size_t gcd(size_t a, size_t b) {
-    while (b) {
-        size_t t = a % b;
-        a = b, b = t;
+/* The team works on every block together: each member transforms a share of the input
+ * channels into the one scratch, then, once all have, computes a share of the output channels
+ * (products and output transform). Shares follow the team OpenMP really started. */
+static void run_shared_blocks(void *ctx, size_t begin, size_t end) {
+    (void)begin, (void)end;
+    const wino_run *r = ctx;
+    const wino *p = r->p;
+    int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+    for (size_t b = 0; b < r->blocks; b++) {
+        wino_block bk = block_for(r, (float *)r->scratch, (int64_t)b * p->nb, t, n);
+        input_block(&bk);
+#pragma omp barrier
+        product_block(&bk);
+        output_block(&bk);
+#pragma omp barrier
     }
-    return a;
 }
 
 static void run_winograd(const aim_cpu_kernel *k, void *const *src, void *dst, void *scratch,
                          int threads) {
     const wino *p = k->state;
-    wino_run r = {
-        .p = p, .parts = 1, .scratch = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63)};
+    wino_run r = {.p = p, .scratch = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63)};
     size_t teams = (size_t)(threads < 1 ? 1 : threads < p->slots ? threads : p->slots);
-    size_t blocks = (size_t)((p->tiles + p->nb - 1) / p->nb), panels = (size_t)(p->ocp / OC_PANEL);
+    r.blocks = (size_t)((p->tiles + p->nb - 1) / p->nb);
     /* Few blocks that do not share out evenly (a deep layer's one block; 3 blocks on 2
-     * threads) are split by output channels too, rather than into smaller blocks that would
+     * threads) are worked on by the whole team, rather than cut into smaller blocks that would
      * each stream all of U again. */
-    if (teams > 1 && blocks % teams && blocks < 8 * teams)
-        r.parts = teams / gcd(blocks, teams) < panels ? teams / gcd(blocks, teams) : panels;
-    r.items = blocks * r.parts;
-    r.teams = teams < r.items ? teams : r.items;
+    r.shared = teams > 1 && r.blocks % teams && r.blocks < 8 * teams;
+    r.teams = r.shared || teams < r.blocks ? teams : r.blocks;
     for (int64_t n = 0; n < p->n; n++) {
         r.x = (const float *)src[0] + n * p->in.s[0];
         r.y = (float *)dst + n * p->out.s[0];
         for (int i = 0, s = 1; i < p->n_post; i++)
             if (p->post[i].sum) r.res[i] = (const float *)src[s++] + n * p->out.s[0];
-        aim_cpu_parallel_for((int)r.teams, r.teams, run_blocks, &r);
+        aim_cpu_parallel_for((int)r.teams, r.teams, r.shared ? run_shared_blocks : run_own_blocks,
+                             &r);
     }
 }
 
