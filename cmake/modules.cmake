@@ -10,9 +10,9 @@ aim_module(ops aim_graph)
 find_package(dnnl CONFIG REQUIRED)
 find_package(OpenMP REQUIRED COMPONENTS C)
 aim_module(cpu aim_ops DNNL::dnnl OpenMP::OpenMP_C)
-# aim's own softmax and pooling loops are written for the vectoriser, which GCC's -O2 runs only
+# aim's own softmax, pooling and batch-norm loops are written for the vectoriser, which GCC's -O2 runs only
 # in its cheapest mode (loops with a remainder are left scalar); clang vectorises them at -O2.
-set_source_files_properties(${CMAKE_SOURCE_DIR}/src/cpu/softmax.c ${CMAKE_SOURCE_DIR}/src/cpu/pool.c PROPERTIES
+set_source_files_properties(${CMAKE_SOURCE_DIR}/src/cpu/softmax.c ${CMAKE_SOURCE_DIR}/src/cpu/pool.c ${CMAKE_SOURCE_DIR}/src/cpu/norm.c PROPERTIES
   COMPILE_OPTIONS "$<$<C_COMPILER_ID:GNU>:-ftree-loop-vectorize;-fvect-cost-model=dynamic>")
 aim_module(runtime aim_ops aim_cpu)
 aim_module(image aim_onnx PkgConfig::LIBPNG PkgConfig::LIBJPEG)

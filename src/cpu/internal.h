@@ -179,7 +179,7 @@ static inline float aim_cpu_exp_neg(float x) {
     return p * scale;
 }
 
-/* Node kernels (conv.c, ops.c, pool.c, softmax.c): NULL when the node's parameters are not
+/* Node kernels (conv.c, ops.c, pool.c, softmax.c, norm.c): NULL when the node's parameters are not
  * supported. */
 aim_cpu_kernel *aim_cpu_conv_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_deconv_create(const aim_cpu_build *b);
@@ -189,6 +189,7 @@ aim_cpu_kernel *aim_cpu_concat_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_resize_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_transpose_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_softmax_create(const aim_cpu_build *b);
+aim_cpu_kernel *aim_cpu_batchnorm_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_gemm_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_matmul_create(const aim_cpu_build *b);
 

@@ -323,16 +323,27 @@ static creator creator_for(const aim_cpu_node *n) {
         const char *op;
         creator fn;
     } table[] = {
-        {"Conv", aim_cpu_conv_create},          {"ConvTranspose", aim_cpu_deconv_create},
-        {"Gemm", aim_cpu_gemm_create},          {"MatMul", aim_cpu_matmul_create},
-        {"MaxPool", aim_cpu_pool_create},       {"AveragePool", aim_cpu_pool_create},
-        {"GlobalMaxPool", aim_cpu_pool_create}, {"GlobalAveragePool", aim_cpu_pool_create},
-        {"Concat", aim_cpu_concat_create},      {"Resize", aim_cpu_resize_create},
-        {"Relu", aim_cpu_eltwise_create},       {"LeakyRelu", aim_cpu_eltwise_create},
-        {"Sigmoid", aim_cpu_eltwise_create},    {"Tanh", aim_cpu_eltwise_create},
-        {"Elu", aim_cpu_eltwise_create},        {"HardSwish", aim_cpu_eltwise_create},
-        {"Clip", aim_cpu_eltwise_create},       {"Transpose", aim_cpu_transpose_create},
-        {"Softmax", aim_cpu_softmax_create},    {"LogSoftmax", aim_cpu_softmax_create},
+        {"Conv", aim_cpu_conv_create},
+        {"ConvTranspose", aim_cpu_deconv_create},
+        {"Gemm", aim_cpu_gemm_create},
+        {"MatMul", aim_cpu_matmul_create},
+        {"MaxPool", aim_cpu_pool_create},
+        {"AveragePool", aim_cpu_pool_create},
+        {"GlobalMaxPool", aim_cpu_pool_create},
+        {"GlobalAveragePool", aim_cpu_pool_create},
+        {"Concat", aim_cpu_concat_create},
+        {"Resize", aim_cpu_resize_create},
+        {"Relu", aim_cpu_eltwise_create},
+        {"LeakyRelu", aim_cpu_eltwise_create},
+        {"Sigmoid", aim_cpu_eltwise_create},
+        {"Tanh", aim_cpu_eltwise_create},
+        {"Elu", aim_cpu_eltwise_create},
+        {"HardSwish", aim_cpu_eltwise_create},
+        {"Clip", aim_cpu_eltwise_create},
+        {"Transpose", aim_cpu_transpose_create},
+        {"Softmax", aim_cpu_softmax_create},
+        {"LogSoftmax", aim_cpu_softmax_create},
+        {"BatchNormalization", aim_cpu_batchnorm_create},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (aim_cpu_op_is(n, table[i].op)) return table[i].fn;

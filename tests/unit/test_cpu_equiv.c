@@ -414,6 +414,39 @@ static void test_conv_batchnorm(void **state) {
     check_model(m, 3);
 }
 
+/* BatchNormalization that no convolution absorbs: on the plain graph input (rank 3, then 4),
+ * and after a Concat in a blocked layout whose channels do not fill the last block (20 of 24),
+ * with its own epsilon; a graph output of each. */
+static void add_bn(Onnx__GraphProto *g, const char *in, const char *out, int c) {
+    char names[5][32], ins[200], shape[16];
+    snprintf(shape, sizeof shape, "%d", c);
+    const char *what[4] = {"scale", "bias", "mean", "var"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(names[i], sizeof names[i], "%s_%s", out, what[i]);
+        float v[64];
+        for (int j = 0; j < c; j++)
+            v[j] = i == 3 ? 0.5f + 0.1f * (float)j : rnd(1.0f);
+        add_floats(g, names[i], (size_t)c, v);
+    }
+    snprintf(ins, sizeof ins, "%s,%s,%s,%s,%s", in, names[0], names[1], names[2], names[3]);
+    attr_float(add_node(g, "BatchNormalization", ins, out), "epsilon", 1e-3f);
+}
+
+static void test_batchnorm_alone(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("2,12,7,9", 15);
+    Onnx__GraphProto *g = m->graph;
+    add_bn(g, "x", "b0", 12); /* plain source */
+    attr_ints(conv(g, "x", "c1", 12, 8, 3, 1, true), "pads", "1,1,1,1");
+    attr_ints(conv(g, "x", "c2", 12, 12, 3, 1, true), "pads", "1,1,1,1");
+    attr_int(add_node(g, "Concat", "c1,c2", "cat"), "axis", 1);
+    add_bn(g, "cat", "b1", 20); /* blocked source, 20 channels */
+    add_node(g, "Relu", "b1", "r1");
+    output(m, "b0");
+    output(m, "r1");
+    check_model_steps(m, 6, "batchnorm", 2);
+}
+
 static void test_conv_transpose(void **state) {
     (void)state;
     Onnx__ModelProto *m = model("1,8,7,9", 13);
@@ -775,6 +808,7 @@ int main(void) {
         cmocka_unit_test(test_winograd),
         cmocka_unit_test(test_bottlenecks),
         cmocka_unit_test(test_conv_batchnorm),
+        cmocka_unit_test(test_batchnorm_alone),
         cmocka_unit_test(test_conv_transpose),
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_max_pool_layouts),
