@@ -48,6 +48,7 @@ struct aim_cpu_kernel {
     char name[48];
     dnnl_primitive_t prim;
     int n_src;
+    int first_src; /* node input read as source 0 (inputs before it are kept as constants) */
     int src_arg[AIM_CPU_MAX_SRC];
     dnnl_memory_desc_t src_md[AIM_CPU_MAX_SRC]; /* layouts the primitive reads */
     int dst_arg;
@@ -190,6 +191,7 @@ aim_cpu_kernel *aim_cpu_resize_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_transpose_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_softmax_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_batchnorm_create(const aim_cpu_build *b);
+aim_cpu_kernel *aim_cpu_binary_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_gemm_create(const aim_cpu_build *b);
 aim_cpu_kernel *aim_cpu_matmul_create(const aim_cpu_build *b);
 

@@ -1,8 +1,8 @@
 /*
  * ops.c: the fast kernels other than convolutions, pooling (pool.c) and softmax (softmax.c):
- * element-wise activations, Concat, Resize, Transpose, Gemm and MatMul. Each accepts only
- * parameters whose oneDNN semantics match ONNX exactly and returns NULL otherwise, so that the node
- * keeps its reference kernel.
+ * element-wise activations, Add/Sub/Mul/Div, Concat, Resize, Transpose, Gemm and MatMul. Each
+ * accepts only parameters whose oneDNN semantics match ONNX exactly and returns NULL otherwise,
+ * so that the node keeps its reference kernel.
  */
 #include "cpu/internal.h"
 
@@ -132,6 +132,110 @@ static aim_cpu_kernel *copy_concat(const aim_cpu_build *b, int axis,
     }
     k->dst_md = *dst;
     k->custom = run_copy_concat;
+    return k;
+}
+
+/* ---- Binary element-wise ------------------------------------------------------------------- */
+
+static bool binary_alg(const aim_cpu_node *n, dnnl_alg_kind_t *alg, bool *commutes) {
+    static const struct {
+        const char *op;
+        dnnl_alg_kind_t alg;
+        bool commutes;
+    } table[] = {{"Add", dnnl_binary_add, true},
+                 {"Mul", dnnl_binary_mul, true},
+                 {"Sub", dnnl_binary_sub, false},
+                 {"Div", dnnl_binary_div, false}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (aim_cpu_op_is(n, table[i].op)) {
+            *alg = table[i].alg;
+            *commutes = table[i].commutes;
+            return true;
+        }
+    return false;
+}
+
+/* A plain layout of t's bytes with ones prepended to rank `rank` (numpy broadcasting). */
+static bool broadcast_md(const aim_tensor *t, int rank, dnnl_memory_desc_t *md) {
+    int64_t dims[6];
+    int lead = rank - t->rank;
+    if (lead < 0) return false;
+    for (int i = 0; i < rank; i++)
+        dims[i] = i < lead ? 1 : t->dims[i - lead];
+    return aim_cpu_plain_md(md, rank, dims) == dnnl_success;
+}
+
+/* Add, Sub, Mul and Div of two float tensors where one (the first for Sub and Div) has the
+ * output's shape and the other has it too or broadcasts to it (a per-channel gate or scale, a
+ * scalar), on oneDNN's binary primitive: the full operand in its own layout, the other and the
+ * output in the same kind of layout (oneDNN's fast code wants that), an activation reordered to
+ * it where need be, a constant re-laid out once at load (of a lower rank, too). NULL (the
+ * reference kernel) otherwise, and where oneDNN would run reference code. */
+aim_cpu_kernel *aim_cpu_binary_create(const aim_cpu_build *b) {
+    const aim_cpu_node *n = b->node;
+    dnnl_alg_kind_t alg;
+    bool commutes;
+    if (!binary_alg(n, &alg, &commutes) || n->n_in != 2 || n->n_out != 1) return NULL;
+    const aim_tensor *y = aim_cpu_out(b), *in0 = aim_cpu_in(b, n, 0), *in1 = aim_cpu_in(b, n, 1);
+    if (!in0 || !in1 || in0->dtype != AIM_DTYPE_FLOAT || in1->dtype != AIM_DTYPE_FLOAT) return NULL;
+    int big = aim_tensor_same_shape(in0, y)               ? 0
+              : commutes && aim_tensor_same_shape(in1, y) ? 1
+                                                          : -1;
+    if (big < 0) return NULL;
+    const aim_tensor *other = aim_cpu_in(b, n, 1 - big);
+    bool full = aim_tensor_same_shape(other, y), constant = aim_cpu_is_const(b->g, n, 1 - big);
+    dnnl_memory_desc_t src[2], dst, stored;
+    dnnl_dims_t d;
+    for (int i = 0; i < y->rank; i++)
+        d[i] = y->dims[i];
+    src[0] = *b->src_md[big];
+    if (full) {
+        src[1] = src[0];
+    } else if (constant && broadcast_md(other, y->rank, &stored)) {
+        aim_cpu_like(&src[0], y->rank, stored.dims, &src[1]);
+    } else if (other->rank == y->rank) {
+        dnnl_dims_t od;
+        for (int i = 0; i < other->rank; i++)
+            od[i] = other->dims[i];
+        aim_cpu_like(&src[0], y->rank, od, &src[1]);
+    } else {
+        return NULL;
+    }
+    aim_cpu_like(&src[0], y->rank, d, &dst); /* a graph output gets a reorder to plain after */
+    dnnl_binary_desc_t desc;
+    if (dnnl_binary_desc_init(&desc, alg, &src[0], &src[1], &dst) != dnnl_success) return NULL;
+    dnnl_primitive_attr_t attr = aim_cpu_attr(NULL);
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st =
+        attr ? dnnl_primitive_desc_create(&pd, &desc, attr, b->engine, NULL) : dnnl_out_of_memory;
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    const char *impl = NULL;
+    if (st == dnnl_success) dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    aim_cpu_kernel *k = st == dnnl_success && impl && strncmp(impl, "ref", 3) != 0
+                            ? aim_cpu_kernel_new("binary")
+                            : NULL;
+    if (!k) {
+        if (pd) dnnl_primitive_desc_destroy(pd);
+        return NULL;
+    }
+    /* Sources: the node's inputs in order, but for a constant, which the kernel keeps. */
+    k->first_src = constant && !full ? big : 0;
+    k->n_src = constant && !full ? 1 : 2;
+    k->src_arg[k->n_src == 1 ? 0 : big] = DNNL_ARG_SRC_0;
+    k->src_md[k->n_src == 1 ? 0 : big] = src[0];
+    if (k->n_src == 2) {
+        k->src_arg[1 - big] = DNNL_ARG_SRC_1;
+        k->src_md[1 - big] = src[1];
+    } else if (aim_cpu_kernel_const(k, b->engine, pd, dnnl_query_src_md, 1, DNNL_ARG_SRC_1, &stored,
+                                    other->data) != AIM_OK) {
+        dnnl_primitive_desc_destroy(pd);
+        aim_cpu_kernel_free(k);
+        return NULL;
+    }
+    if (aim_cpu_kernel_finish(k, pd, DNNL_ARG_DST) != AIM_OK) {
+        aim_cpu_kernel_free(k);
+        return NULL;
+    }
     return k;
 }
 

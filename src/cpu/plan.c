@@ -305,8 +305,13 @@ static bool prepare_build(planner *pl, const aim_cpu_node *n, int out, aim_cpu_b
     if (!static_float(pl, out) || n->n_in > AIM_CPU_MAX_SRC) return false;
     for (int i = 0; i < n->n_in; i++) {
         int v = n->in[i];
-        if (v >= 0 && (!pl->ready[v] || !current_md(pl, v, &mds[i]))) return false;
         b->src_md[i] = v >= 0 ? &mds[i] : NULL;
+        if (v < 0) continue;
+        if (!pl->ready[v]) return false;
+        if (!current_md(pl, v, &mds[i])) { /* rank 0: no oneDNN layout; a kernel keeps it */
+            if (!pl->g->values[v].constant || info(pl, v)->rank != 0) return false;
+            b->src_md[i] = NULL;
+        }
     }
     b->engine = pl->engine;
     b->g = pl->g;
@@ -344,6 +349,10 @@ static creator creator_for(const aim_cpu_node *n) {
         {"Softmax", aim_cpu_softmax_create},
         {"LogSoftmax", aim_cpu_softmax_create},
         {"BatchNormalization", aim_cpu_batchnorm_create},
+        {"Add", aim_cpu_binary_create},
+        {"Sub", aim_cpu_binary_create},
+        {"Mul", aim_cpu_binary_create},
+        {"Div", aim_cpu_binary_create},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (aim_cpu_op_is(n, table[i].op)) return table[i].fn;
@@ -546,7 +555,7 @@ static aim_status emit_single(planner *pl, int pos) {
     aim_cpu_kernel *k = make_for(pl, node_threads(pl, n, n->out[0]), fn, &b);
     if (!k) return emit_reference(pl, pos);
     pl->p->fast_nodes++;
-    return emit_to_output(pl, k, n->in, n->out[0]);
+    return emit_to_output(pl, k, n->in + k->first_src, n->out[0]);
 }
 
 /* ---- Chains -------------------------------------------------------------------------------- */

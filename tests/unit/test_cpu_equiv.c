@@ -447,6 +447,29 @@ static void test_batchnorm_alone(void **state) {
     check_model_steps(m, 6, "batchnorm", 2);
 }
 
+/* Add/Sub/Mul/Div on oneDNN's binary primitive: a squeeze-and-excitation block (x times a
+ * per-channel gate computed from GlobalAveragePool, in a blocked layout), per-channel and scalar
+ * constants of lower rank, two full-size operands in different layouts, Sub and Div with the
+ * broadcast operand second. Div by a positive gate only. */
+static void test_binary(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("2,16,9,11", 13);
+    Onnx__GraphProto *g = m->graph;
+    attr_ints(conv(g, "x", "a", 16, 16, 3, 1, true), "pads", "1,1,1,1");
+    add_node(g, "GlobalAveragePool", "a", "pool");
+    conv(g, "pool", "fc", 16, 16, 1, 1, true);
+    add_node(g, "Sigmoid", "fc", "gate");
+    add_node(g, "Mul", "a,gate", "se"); /* [2,16,9,11] x [2,16,1,1] */
+    add_weight(g, "per_c", "16,1,1", 1.0f);
+    add_node(g, "Mul", "per_c,se", "scaled"); /* lower rank, first: swapped */
+    add_scalar(g, "half", 0.5f);
+    add_node(g, "Sub", "scaled,half", "shifted");
+    add_node(g, "Add", "shifted,x", "sum"); /* x is plain, shifted blocked */
+    add_node(g, "Div", "sum,gate", "y");
+    output(m, "y");
+    check_model_steps(m, 9, "binary", 5); /* every node fast */
+}
+
 static void test_conv_transpose(void **state) {
     (void)state;
     Onnx__ModelProto *m = model("1,8,7,9", 13);
@@ -809,6 +832,7 @@ int main(void) {
         cmocka_unit_test(test_bottlenecks),
         cmocka_unit_test(test_conv_batchnorm),
         cmocka_unit_test(test_batchnorm_alone),
+        cmocka_unit_test(test_binary),
         cmocka_unit_test(test_conv_transpose),
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_max_pool_layouts),
