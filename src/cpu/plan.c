@@ -135,12 +135,14 @@ static const aim_tensor *info(const planner *pl, int v) {
     return pl->g->values[root].info;
 }
 
-/* Work below which a kernel runs on one thread (about 60-100 us of work): starting and joining
- * an OpenMP team costs ~5 us when the other thread spins, ~20 us to far more when it sleeps
- * (a passive wait policy; waking an idle virtual CPU) or when another process holds its core,
- * more than splitting such a kernel saves. */
-#define SMALL_FLOPS 3e6
-#define SMALL_BYTES (256 * 1024)
+/* Work below which a kernel runs on one thread (a few microseconds): starting and joining an
+ * OpenMP team costs ~2-5 us while the other thread spins. The limits were 30x higher (kernels
+ * up to ~100 us on one thread), but switching the team size from kernel to kernel cost more
+ * than it saved: at two threads face-locator took 3.14 ms and 2.19 ms, BlazeFace-128 1.54 and
+ * 1.28 ms, BlazeFace-256 6.88 and 6.39 ms with the old and the new limits (median p50 of five
+ * alternating `aim bench --threads 2` runs each; every kernel on two threads was in between). */
+#define SMALL_FLOPS 1e5
+#define SMALL_BYTES (8 * 1024)
 
 int aim_cpu_threads_for(double flops, double bytes, int threads) {
     return flops < SMALL_FLOPS && bytes < SMALL_BYTES ? 1 : threads;
