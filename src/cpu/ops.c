@@ -197,7 +197,8 @@ aim_cpu_kernel *aim_cpu_binary_create(const aim_cpu_build *b) {
     src[0] = *b->src_md[big];
     if (full) {
         src[1] = src[0];
-    } else if (constant && broadcast_md(other, y->rank, &stored)) {
+    } else if (constant) {
+        if (!broadcast_md(other, y->rank, &stored)) return NULL;
         aim_cpu_like(&src[0], y->rank, stored.dims, &src[1]);
     } else if (other->rank == y->rank) {
         dnnl_dims_t od;
@@ -224,12 +225,15 @@ aim_cpu_kernel *aim_cpu_binary_create(const aim_cpu_build *b) {
         if (pd) dnnl_primitive_desc_destroy(pd);
         return NULL;
     }
-    /* Sources: the node's inputs in order, but for a constant, which the kernel keeps. */
-    k->first_src = constant && !full ? big : 0;
-    k->n_src = constant && !full ? 1 : 2;
-    k->src_arg[k->n_src == 1 ? 0 : big] = DNNL_ARG_SRC_0;
-    k->src_md[k->n_src == 1 ? 0 : big] = src[0];
-    if (k->n_src == 2) {
+    /* Sources: the node's inputs in order, but for a broadcast constant, which the kernel keeps
+     * (then the full operand is the only source). */
+    bool kept = constant && !full;
+    int at = kept ? 0 : big; /* the full operand's source index */
+    k->first_src = kept ? big : 0;
+    k->n_src = kept ? 1 : 2;
+    k->src_arg[at] = DNNL_ARG_SRC_0;
+    k->src_md[at] = src[0];
+    if (!kept) {
         k->src_arg[1 - big] = DNNL_ARG_SRC_1;
         k->src_md[1 - big] = src[1];
     } else if (aim_cpu_kernel_const(k, b->engine, pd, dnnl_query_src_md, 1, DNNL_ARG_SRC_1, &stored,
