@@ -414,12 +414,9 @@ static void test_conv_batchnorm(void **state) {
     check_model(m, 3);
 }
 
-/* BatchNormalization that no convolution absorbs: on the plain graph input (rank 3, then 4),
- * and after a Concat in a blocked layout whose channels do not fill the last block (20 of 24),
- * with its own epsilon; a graph output of each. */
+/* A BatchNormalization of c channels with random scale, bias and mean, epsilon 1e-3. */
 static void add_bn(Onnx__GraphProto *g, const char *in, const char *out, int c) {
-    char names[5][32], ins[200], shape[16];
-    snprintf(shape, sizeof shape, "%d", c);
+    char names[4][32], ins[200];
     const char *what[4] = {"scale", "bias", "mean", "var"};
     for (int i = 0; i < 4; i++) {
         snprintf(names[i], sizeof names[i], "%s_%s", out, what[i]);
@@ -432,6 +429,9 @@ static void add_bn(Onnx__GraphProto *g, const char *in, const char *out, int c) 
     attr_float(add_node(g, "BatchNormalization", ins, out), "epsilon", 1e-3f);
 }
 
+/* BatchNormalization that no convolution absorbs: on the plain graph input, and after a Concat
+ * in a blocked layout whose channels do not fill the last block (20 of 24); a graph output of
+ * each. */
 static void test_batchnorm_alone(void **state) {
     (void)state;
     Onnx__ModelProto *m = model("2,12,7,9", 15);
