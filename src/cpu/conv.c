@@ -40,6 +40,10 @@ static bool conv_geometry(const aim_cpu_node *n, const aim_tensor *x, const aim_
         /* The right padding that gives the inferred output size (ceil/floor differences). */
         int64_t pr =
             transposed ? (in - 1) * s[i] + ext - pl - out : (out - 1) * s[i] + ext - in - pl;
+        /* A strided conv whose last window ends before the input does (ResNet's 1x1 stride-2
+         * shortcuts on even sizes: the last row and column are not read): oneDNN takes a right
+         * padding of 0 there, its output size (in + pl + pr - ext) / s + 1 rounding down. */
+        if (!transposed && pr < 0 && pr > -s[i]) pr = 0;
         if (pl < 0 || pr < 0) return false;
         if (notset && !transposed && pr > pads[c->sp + i]) return false;
         c->strides[i] = s[i];

@@ -275,6 +275,27 @@ static void test_strided_asymmetric_pads(void **state) {
     check_model(m, 4);
 }
 
+/* ResNet's shortcut: a 1x1 stride-2 conv on even sizes reads neither the last row nor the last
+ * column (and a 3x3 stride-2 one without padding on 12x10), then a BatchNormalization. */
+static void test_strided_short_tail(void **state) {
+    (void)state;
+    Onnx__ModelProto *m = model("1,8,12,10", 13);
+    Onnx__GraphProto *g = m->graph;
+    attr_ints(conv(g, "x", "c", 8, 16, 1, 1, false), "strides", "2,2");
+    add_weight(g, "gamma", "16", 1.0f);
+    add_weight(g, "beta", "16", 1.0f);
+    add_weight(g, "mean", "16", 1.0f);
+    float var[16];
+    for (int i = 0; i < 16; i++)
+        var[i] = 0.5f + (float)i * 0.1f;
+    add_floats(g, "var", 16, var);
+    add_node(g, "BatchNormalization", "c,gamma,beta,mean,var", "y");
+    attr_ints(conv(g, "x", "z", 8, 8, 3, 1, true), "strides", "2,2");
+    output(m, "y");
+    output(m, "z");
+    check_model(m, 3);
+}
+
 static void test_grouped_dilated(void **state) {
     (void)state;
     Onnx__ModelProto *m = model("1,8,15,16", 13);
@@ -825,6 +846,7 @@ int main(void) {
         cmocka_unit_test(test_conv_bias_relu),
         cmocka_unit_test(test_depthwise_relu6),
         cmocka_unit_test(test_strided_asymmetric_pads),
+        cmocka_unit_test(test_strided_short_tail),
         cmocka_unit_test(test_grouped_dilated),
         cmocka_unit_test(test_conv_add_residual),
         cmocka_unit_test(test_conv_silu),
