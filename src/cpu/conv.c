@@ -208,19 +208,11 @@ static aim_cpu_kernel *conv_build(const aim_cpu_build *given, const aim_cpu_conv
     k->src_arg[0] = DNNL_ARG_SRC;
     k->src_md[0] = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     aim_cpu_kernel_post_srcs(k, b);
-    if (aim_cpu_kernel_const(k, b->engine, pd, dnnl_query_weights_md, 0, DNNL_ARG_WEIGHTS, &wmd,
-                             wf) != AIM_OK ||
-        aim_cpu_kernel_const(k, b->engine, pd, dnnl_query_weights_md, 1, DNNL_ARG_BIAS, &bmd,
-                             bias) != AIM_OK) {
-        dnnl_primitive_desc_destroy(pd);
-        aim_cpu_kernel_free(k);
-        return NULL;
-    }
-    if (aim_cpu_kernel_finish(k, pd, DNNL_ARG_DST) != AIM_OK) {
-        aim_cpu_kernel_free(k);
-        return NULL;
-    }
-    return k;
+    bool ok = aim_cpu_kernel_const(k, b->engine, pd, dnnl_query_weights_md, 0, DNNL_ARG_WEIGHTS,
+                                   &wmd, wf) == AIM_OK &&
+              aim_cpu_kernel_const(k, b->engine, pd, dnnl_query_weights_md, 1, DNNL_ARG_BIAS, &bmd,
+                                   bias) == AIM_OK;
+    return aim_cpu_kernel_complete(k, pd, ok);
 }
 
 static aim_cpu_kernel *conv_common(const aim_cpu_build *b, bool transposed) {

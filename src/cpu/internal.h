@@ -78,6 +78,10 @@ dnnl_format_tag_t aim_cpu_plain_tag(int rank);
 /* Kernel lifecycle: make an empty one, finish from a primitive descriptor, free. */
 aim_cpu_kernel *aim_cpu_kernel_new(const char *name);
 aim_status aim_cpu_kernel_finish(aim_cpu_kernel *k, dnnl_primitive_desc_t pd, int dst_arg);
+/* Finishes k from pd (destination DNNL_ARG_DST) when `constants_ok` (its re-laid-out constants
+ * stored); otherwise, or when finishing fails, destroys pd and frees k. Returns k or NULL. */
+aim_cpu_kernel *aim_cpu_kernel_complete(aim_cpu_kernel *k, dnnl_primitive_desc_t pd,
+                                        bool constants_ok);
 void aim_cpu_kernel_free(aim_cpu_kernel *k);
 /* Stores a constant re-laid-out from `data` (plain layout `from`) to the layout the primitive
  * wants for `arg` (queried as what/index). */

@@ -124,6 +124,16 @@ aim_status aim_cpu_kernel_finish(aim_cpu_kernel *k, dnnl_primitive_desc_t pd, in
     return st;
 }
 
+aim_cpu_kernel *aim_cpu_kernel_complete(aim_cpu_kernel *k, dnnl_primitive_desc_t pd,
+                                        bool constants_ok) {
+    if (!constants_ok) dnnl_primitive_desc_destroy(pd);
+    if (!constants_ok || aim_cpu_kernel_finish(k, pd, DNNL_ARG_DST) != AIM_OK) {
+        aim_cpu_kernel_free(k);
+        return NULL;
+    }
+    return k;
+}
+
 static dnnl_status_t reorder_once(dnnl_engine_t engine, const dnnl_memory_desc_t *from,
                                   const void *src, const dnnl_memory_desc_t *to, void *dst) {
     dnnl_primitive_desc_t pd = NULL;

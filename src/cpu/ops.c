@@ -236,17 +236,10 @@ aim_cpu_kernel *aim_cpu_binary_create(const aim_cpu_build *b) {
     if (!kept) {
         k->src_arg[1 - big] = DNNL_ARG_SRC_1;
         k->src_md[1 - big] = src[1];
-    } else if (aim_cpu_kernel_const(k, b->engine, pd, dnnl_query_src_md, 1, DNNL_ARG_SRC_1, &stored,
-                                    other->data) != AIM_OK) {
-        dnnl_primitive_desc_destroy(pd);
-        aim_cpu_kernel_free(k);
-        return NULL;
     }
-    if (aim_cpu_kernel_finish(k, pd, DNNL_ARG_DST) != AIM_OK) {
-        aim_cpu_kernel_free(k);
-        return NULL;
-    }
-    return k;
+    bool ok = !kept || aim_cpu_kernel_const(k, b->engine, pd, dnnl_query_src_md, 1, DNNL_ARG_SRC_1,
+                                            &stored, other->data) == AIM_OK;
+    return aim_cpu_kernel_complete(k, pd, ok);
 }
 
 /* ---- Concat -------------------------------------------------------------------------------- */
@@ -417,19 +410,11 @@ static aim_cpu_kernel *with_constants(aim_cpu_kernel *k, const aim_cpu_build *b,
                                       dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *wmd,
                                       const float *w, const dnnl_memory_desc_t *bmd,
                                       const float *bias) {
-    if (aim_cpu_kernel_const(k, b->engine, pd, dnnl_query_weights_md, 0, DNNL_ARG_WEIGHTS, wmd,
-                             w) != AIM_OK ||
-        (bias && aim_cpu_kernel_const(k, b->engine, pd, dnnl_query_weights_md, 1, DNNL_ARG_BIAS,
-                                      bmd, bias) != AIM_OK)) {
-        dnnl_primitive_desc_destroy(pd);
-        aim_cpu_kernel_free(k);
-        return NULL;
-    }
-    if (aim_cpu_kernel_finish(k, pd, DNNL_ARG_DST) != AIM_OK) {
-        aim_cpu_kernel_free(k);
-        return NULL;
-    }
-    return k;
+    bool ok = aim_cpu_kernel_const(k, b->engine, pd, dnnl_query_weights_md, 0, DNNL_ARG_WEIGHTS,
+                                   wmd, w) == AIM_OK &&
+              (!bias || aim_cpu_kernel_const(k, b->engine, pd, dnnl_query_weights_md, 1,
+                                             DNNL_ARG_BIAS, bmd, bias) == AIM_OK);
+    return aim_cpu_kernel_complete(k, pd, ok);
 }
 
 static dnnl_primitive_desc_t make_pd(const aim_cpu_build *b, const void *desc) {
